@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "scale", None) in ("smoke", "default"):
+        # offline scales never consult a model or data hub (shared/DATA.md)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from . import pipeline
 
     if args.command == "list":

@@ -2,8 +2,9 @@
 
 Each step is a DAG node in ``workflows/*.smk`` (through the CLI) and can also be called in one
 process (``run_paper``), which the contract test and quick local checks use.
-Layout under ``results/<paper>/``: ``runs/`` (records), ``tables/<experiment>.csv`` (aggregated
-records), ``tables/<tabN>.csv|md``, ``figures/<figN>.pdf|png``, ``claims.json``.
+Layout under ``results/<paper>/``: ``runs/`` (one folder per job), ``records/<experiment>.csv``
+(every run of an experiment, long format), ``tables/<tabN>.csv|md``, ``figures/<figN>.pdf|png``,
+``claims.json``. Experiment names and table names never collide (the registry checks it).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def paper_dir(results: Path, paper: Paper) -> Path:
 
 
 def aggregate(paper: Paper, cfg: Any, experiment: str, results: Path) -> pd.DataFrame:
-    """Concatenate every run of ``experiment`` into ``tables/<experiment>.csv``."""
+    """Concatenate every run of ``experiment`` into ``records/<experiment>.csv``."""
     exp = paper.experiment(experiment)
     frames = []
     for shard in exp.shards(cfg):
@@ -35,14 +36,26 @@ def aggregate(paper: Paper, cfg: Any, experiment: str, results: Path) -> pd.Data
                                         f"{experiment} --shard {shard} --seed {seed}` first")
             frames.append(pd.read_csv(path))
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    out = paper_dir(results, paper) / "tables" / f"{experiment}.csv"
+    out = paper_dir(results, paper) / "records" / f"{experiment}.csv"
     atomic_write(out, lambda p: table.to_csv(p, index=False))
     return table
 
 
+def table_path(paper: Paper, name: str, results: Path) -> Path:
+    """Where the DataFrame called ``name`` lives: aggregated records or a derived table."""
+    sub = "records" if name in paper.experiments else "tables"
+    return paper_dir(results, paper) / sub / f"{name}.csv"
+
+
+def _read(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
 def _inputs(paper: Paper, names: tuple[str, ...], results: Path) -> dict[str, pd.DataFrame]:
-    folder = paper_dir(results, paper) / "tables"
-    return {name: pd.read_csv(folder / f"{name}.csv") for name in names}
+    return {name: _read(table_path(paper, name, results)) for name in names}
 
 
 def make_table(paper: Paper, cfg: Any, name: str, results: Path) -> pd.DataFrame:
@@ -73,8 +86,10 @@ def make_figure(paper: Paper, cfg: Any, name: str, results: Path) -> None:
 def check_claims(paper: Paper, cfg: Any, scale: str, results: Path, root: Path | None = None) -> list:
     """Evaluate ``experiments/<paper>/claims.yaml`` on every table present; write claims.json."""
     claims = claims_mod.load_claims((root or repo_root()) / "experiments" / paper.id / "claims.yaml")
-    folder = paper_dir(results, paper) / "tables"
-    tables = {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))} if folder.exists() else {}
+    exps = paper.active_experiments(cfg)
+    derived, _ = paper.active_artifacts(cfg)
+    names = [n for n in (*exps, *derived) if table_path(paper, n, results).exists()]
+    tables = _inputs(paper, tuple(names), results)
     checks = resolve(paper.checks) if paper.checks else {}
     out = claims_mod.evaluate(paper.id, claims, tables, checks, scale)
     claims_mod.write_claims(out, paper_dir(results, paper) / "claims.json")

@@ -90,6 +90,19 @@ class Paper:
     figures: Mapping[str, Artifact] = field(default_factory=dict)
     checks: Ref = ""  # "module:CHECKS", a dict check-name -> function(tables, **params)
 
+    def __post_init__(self) -> None:
+        clash = set(self.experiments) & set(self.tables)
+        if clash:
+            raise ValueError(f"paper {self.id!r}: {sorted(clash)} name both an experiment and a table")
+        for key, exp in self.experiments.items():
+            if key != exp.name:
+                raise ValueError(f"paper {self.id!r}: experiment registered as {key!r} is named {exp.name!r}")
+        known = set(self.experiments) | set(self.tables)
+        for art in (*self.tables.values(), *self.figures.values()):
+            missing = set(art.inputs) - known
+            if missing:
+                raise ValueError(f"paper {self.id!r}: {art.name} reads unknown inputs {sorted(missing)}")
+
     def experiment(self, name: str) -> Experiment:
         try:
             return self.experiments[name]

@@ -1,0 +1,99 @@
+"""The Snakemake workflow: dry runs, input validation before any job, lint, the smoke DAG."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reprosuite.registry import load_papers
+from reprosuite.workflow import make_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def _copy_workflow(dest: Path) -> Path:
+    for name in ("Snakefile", "workflows", "config", "experiments"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
+    return dest
+
+
+def _snakemake(*args, cwd=ROOT, timeout=600):
+    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _last_line(proc) -> str:
+    lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+    return next(ln for ln in reversed(lines) if ln.startswith("reprosuite:"))
+
+
+def test_dry_run_lists_every_expected_output(tmp_path):
+    results = tmp_path / "res"
+    proc = _snakemake("-n", "--config", "scale=smoke", f"results={results}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    plan = make_plan({"scale": "smoke", "results": str(results)}, ROOT)
+    assert plan.papers, "no paper is registered"
+    for target in plan.targets():
+        assert target in proc.stdout, f"dry run does not list {target}"
+    for pid, paper_plan in plan.papers.items():
+        assert f"{results}/{pid}/figures/" in proc.stdout or not paper_plan.figures
+
+
+@pytest.mark.parametrize("arg, needle", [
+    ("scale=bogus", "config: scale = 'bogus' is not allowed; allowed: smoke, default, paper"),
+    ("device=tpu", "config: device = 'tpu' is not allowed; allowed: auto, cpu, cuda"),
+    ("papers=nonsense", "config: papers.0 = 'nonsense' is not allowed"),
+    ("sclae=smoke", "config: unknown key 'sclae'; allowed: scale, device"),
+])
+def test_bad_suite_config_stops_in_one_line(arg, needle, tmp_path):
+    proc = _snakemake("-n", "--config", arg, cwd=_copy_workflow(tmp_path))
+    assert proc.returncode != 0
+    assert needle in _last_line(proc)
+    assert "Job stats" not in proc.stdout
+
+
+@pytest.mark.parametrize("pid", sorted(load_papers()))
+def test_unknown_key_in_paper_yaml_stops_before_any_job(pid, tmp_path):
+    work = _copy_workflow(tmp_path)
+    default = work / "experiments" / pid / "default.yaml"
+    default.write_text(default.read_text() + "\nnot_a_setting: 1\n")
+    proc = _snakemake("-n", cwd=work)
+    assert proc.returncode != 0
+    line = _last_line(proc)
+    assert f"experiments/{pid}/default.yaml: unknown key 'not_a_setting'; allowed:" in line
+
+
+def test_lint_is_clean_apart_from_the_conda_lint():
+    """`snakemake --lint` exits 1 on any lint; the only accepted one asks for a conda env (pip-only suite)."""
+    proc = _snakemake("--lint")
+    text = proc.stdout + proc.stderr
+    messages = [ln.strip() for ln in text.splitlines() if ln.lstrip().startswith("* ")]
+    assert "Lints for rule" in text or proc.returncode == 0
+    unexpected = [m for m in messages if "conda environment or container" not in m]
+    assert not unexpected, unexpected
+
+
+@pytest.mark.slow
+def test_smoke_dag_end_to_end(tmp_path):
+    """The whole DAG at smoke scale in a temp copy: summary.md exists and every smoke claim passes."""
+    work = _copy_workflow(tmp_path)
+    proc = _snakemake("--cores", "2", "--config", "scale=smoke", cwd=work, timeout=1200)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    results = work / "results" / "smoke"
+    summary = (results / "summary.md").read_text()
+    assert "claims" in summary
+    plan = make_plan({"scale": "smoke"}, work)
+    for target in plan.targets():
+        assert (work / target).exists(), target
+    for pid in plan.papers:
+        claims = json.loads((results / pid / "claims.json").read_text())
+        gating = [c for c in claims if c["status"] in ("PASS", "FAIL")]
+        assert gating, f"{pid}: no claim is checked at smoke scale"
+        failed = [f"{c['id']}: {c['measured']} ({c['reason']})" for c in claims if c["status"] == "FAIL"]
+        assert not failed, f"{pid} smoke claims failed: {failed}"

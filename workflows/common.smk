@@ -1,0 +1,57 @@
+# Shared helpers for the generic rules: the job plan is PLAN (reprosuite.workflow.Plan).
+import shlex
+
+PY = shlex.quote(sys.executable) + " -m reprosuite"
+COMMON = f"--scale {PLAN.scale} --results {shlex.quote(RESULTS)}"
+DATA_DIR = f"--data-dir {shlex.quote(config['data_dir'])}" if config.get("data_dir") else ""
+
+
+wildcard_constraints:
+    paper="|".join(PLAN.papers) or "none",
+    experiment=r"[A-Za-z0-9_]+",
+    shard=r"[A-Za-z0-9_.=+-]+",
+    seed=r"\d+",
+    name=r"[A-Za-z0-9_]+",
+
+
+def run_needs(wc):
+    """Records of the runs whose artifacts this run loads (shared models trained once)."""
+    return PLAN.needs(wc.paper, wc.experiment, wc.shard, wc.seed)
+
+
+def run_resource(key, default):
+    def get(wc):
+        plan = PLAN.papers[wc.paper]
+        value = plan.paper.experiment(wc.experiment).resources(plan.cfg).get(key, default)
+        if key == "gpu" and config["device"] == "cpu":
+            return 0
+        return value
+
+    return get
+
+
+def experiment_records(wc):
+    return PLAN.records(wc.paper, wc.name)
+
+
+def artifact_inputs(kind):
+    def get(wc):
+        paper = PLAN.papers[wc.paper].paper
+        art = (paper.tables if kind == "table" else paper.figures)[wc.name]
+        return PLAN.table_inputs(wc.paper, art.inputs)
+
+    return get
+
+
+def paper_tables(wc):
+    plan = PLAN.papers[wc.paper]
+    return PLAN.table_inputs(wc.paper, [*plan.paper.active_experiments(plan.cfg), *plan.tables])
+
+
+def config_hash(wc):
+    """Changing a paper's resolved config re-runs its jobs (Snakemake's params trigger)."""
+    return PLAN.papers[wc.paper].config_hash
+
+
+def caption(wc):
+    return PLAN.papers[wc.paper].paper.figures[wc.name].caption

@@ -1,0 +1,120 @@
+"""Small image classifiers with a 64-d penultimate layer (collateral C-F2/C-F3, certified).
+
+- ``SmallCNN``: the collateral paper's MNIST network, conv16 -> pool -> conv32 -> pool ->
+  FC(32*7*7 = 1568 -> 64, ReLU embedding) -> FC(64 -> classes) for 28x28 inputs.
+- ``CifarResNet``: the CIFAR ResNet of He et al. (3 stages of BasicBlocks, widths 16/32/64,
+  option-A shortcuts); ResNet-8 = [1, 1, 1] (LTD's teacher), ResNet-56 = [9, 9, 9].
+
+Every model exposes ``features(x) -> (N, 64)`` (the embedding e(x) of collateral spec §3.4) and
+``head`` (the final Linear), so ``forward(x) == head(features(x))``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SmallCNN(nn.Module):
+    """conv(16) -> pool -> conv(32) -> pool -> FC(-> 64) -> FC(-> n_classes)."""
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 10, image_size: int = 28,
+                 width: tuple[int, int] = (16, 32), embed_dim: int = 64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width[0], 3, padding=1)
+        self.conv2 = nn.Conv2d(width[0], width[1], 3, padding=1)
+        side = image_size // 4
+        self.fc1 = nn.Linear(width[1] * side * side, embed_dim)
+        self.head = nn.Linear(embed_dim, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (N, C, H, W) -> (N, 64)
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return F.relu(self.fc1(x.flatten(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class _ShortcutA(nn.Module):
+    """Option-A shortcut: subsample by 2 and zero-pad the new channels (no parameters)."""
+
+    def __init__(self, planes: int):
+        super().__init__()
+        self.pad = planes // 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = _ShortcutA(planes) if stride != 1 or in_planes != planes else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """CIFAR ResNet: conv1/bn1 -> layer1..3 (16/32/64) -> avgpool -> fc; 64-d features."""
+
+    def __init__(self, num_blocks: tuple[int, int, int], n_classes: int = 100, in_channels: int = 3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        layers, in_planes = [], 16
+        for planes, blocks, stride in zip((16, 32, 64), num_blocks, (1, 2, 2)):
+            stage = []
+            for s in [stride] + [1] * (blocks - 1):
+                stage.append(BasicBlock(in_planes, planes, s))
+                in_planes = planes
+            layers.append(nn.Sequential(*stage))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.head = nn.Linear(64, n_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d | nn.Linear):
+                nn.init.kaiming_normal_(m.weight)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (N, 3, 32, 32) -> (N, 64)
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer3(self.layer2(self.layer1(out)))
+        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def resnet8(n_classes: int = 100, in_channels: int = 3) -> CifarResNet:
+    return CifarResNet((1, 1, 1), n_classes, in_channels)
+
+
+def resnet56(n_classes: int = 100, in_channels: int = 3) -> CifarResNet:
+    return CifarResNet((9, 9, 9), n_classes, in_channels)
+
+
+ARCHS = {
+    "small_cnn": lambda n_classes, in_channels, image_size: SmallCNN(in_channels, n_classes, image_size),
+    "resnet8": lambda n_classes, in_channels, image_size: resnet8(n_classes, in_channels),
+    "resnet56": lambda n_classes, in_channels, image_size: resnet56(n_classes, in_channels),
+}
+
+
+def build_model(arch: str, *, n_classes: int, in_channels: int, image_size: int,
+                generator: torch.Generator | None = None) -> nn.Module:
+    """Build ``arch`` with weights drawn from ``generator`` (deterministic by seed)."""
+    if arch not in ARCHS:
+        raise KeyError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
+    if generator is None:
+        return ARCHS[arch](n_classes, in_channels, image_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        return ARCHS[arch](n_classes, in_channels, image_size)

@@ -97,3 +97,13 @@ def test_smoke_dag_end_to_end(tmp_path):
         assert gating, f"{pid}: no claim is checked at smoke scale"
         failed = [f"{c['id']}: {c['measured']} ({c['reason']})" for c in claims if c["status"] == "FAIL"]
         assert not failed, f"{pid} smoke claims failed: {failed}"
+    # nothing left to do: a second invocation schedules no job
+    again = _snakemake("-n", "--config", "scale=smoke", cwd=work)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    # the report holds every figure with its caption
+    report = _snakemake("--report", "report.html", "--config", "scale=smoke", cwd=work)
+    assert report.returncode == 0, report.stderr[-2000:]
+    html = (work / "report.html").read_text(errors="ignore")
+    for pid, paper_plan in plan.papers.items():
+        for name in paper_plan.figures:
+            assert f"{name}.png" in html, f"{pid}/{name} is not in the report"

@@ -1,0 +1,171 @@
+"""Batched multi-node D-SGD simulator (topology Fig. 2-3; the core reused by teleportation).
+
+k parameter *slots* of one architecture live in one flat tensor ``flat`` of shape (k, d). A round
+is one batched forward/backward for all slots (``torch.func.functional_call`` under ``vmap``,
+autograd on the stacked parameters), a local heavy-ball step per slot, then gossip
+``flat <- W @ flat`` (the paper's X^(r+1) = (X^(r) - η G^(r)) W in row layout). There is no
+Python loop over slots.
+
+For D-SGD slot i is node i. For teleportation-style methods the caller passes, each round, the
+batch of the node a slot currently sits on (``NodeBatches.draw(assignment)``) and any k x k
+(possibly time-varying) W; momentum buffers are indexed by slot, so they travel with the slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class GossipSimulator:
+    """k stacked copies of ``model`` trained by D-SGD (local step, then gossip with W)."""
+
+    def __init__(self, model: nn.Module, *, n_slots: int, loss_fn: LossFn, momentum: float = 0.0,
+                 weight_decay: float = 0.0, mix_momentum: bool = False, device: str = "cpu",
+                 dtype: torch.dtype = torch.float32):
+        if n_slots < 1:
+            raise ValueError(f"n_slots = {n_slots} must be >= 1")
+        self.model = model.to(device=device, dtype=dtype)
+        self.loss_fn, self.momentum, self.weight_decay = loss_fn, momentum, weight_decay
+        self.mix_momentum, self.device, self.dtype = mix_momentum, device, dtype
+        named = [(k, p.detach()) for k, p in self.model.named_parameters()]
+        self.names = [k for k, _ in named]
+        self.shapes = [tuple(p.shape) for _, p in named]
+        self.numels = [p.numel() for _, p in named]
+        base = torch.cat([p.reshape(-1) for _, p in named])  # (d,) every slot starts at x^(0)
+        self.flat = base.unsqueeze(0).repeat(n_slots, 1).contiguous()  # (k, d)
+        self.buf = torch.zeros_like(self.flat) if momentum else None  # (k, d), not mixed by default
+        # a model may supply an equivalent grouped kernel (params (k, ...), x (k, B, ...)) -> (k, B, C)
+        grouped = getattr(self.model, "grouped_forward", None)
+        self._fwd = grouped if grouped is not None else vmap(self._forward, in_dims=(0, 0))
+        self._fwd_shared_x = vmap(self._forward, in_dims=(0, None))
+
+    # --- views ----------------------------------------------------------------------------
+    @property
+    def n_slots(self) -> int:
+        return self.flat.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.flat.shape[1]
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(k, d) -> {name: (k, *shape)} views; (d,) -> {name: shape} views."""
+        lead = flat.shape[:-1]
+        chunks = torch.split(flat, self.numels, dim=-1)
+        return {n: c.reshape(*lead, *s) for n, c, s in zip(self.names, chunks, self.shapes)}
+
+    def _forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.model, params, (x,))
+
+    def xbar(self) -> torch.Tensor:
+        """Average model x̄. # (d,)"""
+        return self.flat.mean(dim=0)
+
+    def consensus_distance(self) -> float:
+        """(1/n) ‖X - X̄‖²_F."""
+        return float(((self.flat - self.xbar()) ** 2).sum(dim=1).mean())
+
+    # --- one round --------------------------------------------------------------------------
+    def local_gradients(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-slot minibatch gradients and losses; x (k, B, ...), y (k, B, ...) -> (k, d), (k,)."""
+        leaf = self.flat.detach().requires_grad_(True)
+        out = self._fwd(self.unflatten(leaf), x)  # (k, B, C)
+        losses = vmap(self.loss_fn)(out, y)  # (k,)
+        (grad,) = torch.autograd.grad(losses.sum(), leaf)  # slot losses are separable
+        return grad, losses.detach()
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, *, lr: float,
+             w: torch.Tensor | np.ndarray | None) -> torch.Tensor:
+        """x_i <- Σ_j W_ij (x_j - lr * m_j) with heavy-ball m_j = β m_j + g_j; returns losses (k,)."""
+        grad, losses = self.local_gradients(x, y)
+        self.apply(grad, lr=lr, w=w)
+        return losses
+
+    def apply(self, grad: torch.Tensor, *, lr: float, w: torch.Tensor | np.ndarray | None) -> None:
+        """Local SGD step with the given gradients (k, d), then gossip with W (k, k) (None: no gossip)."""
+        if self.weight_decay:
+            grad = grad + self.weight_decay * self.flat
+        if self.buf is not None:
+            self.buf.mul_(self.momentum).add_(grad)
+            grad = self.buf
+        half = self.flat - lr * grad  # (k, d)
+        if w is None:
+            self.flat = half
+            return
+        w = self.as_matrix(w)
+        self.flat = w @ half
+        if self.mix_momentum and self.buf is not None:
+            self.buf = w @ self.buf
+
+    def as_matrix(self, w: torch.Tensor | np.ndarray) -> torch.Tensor:
+        w = torch.as_tensor(w, dtype=self.dtype, device=self.device)
+        if w.shape != (self.n_slots, self.n_slots):
+            raise ValueError(f"W has shape {tuple(w.shape)}; expected ({self.n_slots}, {self.n_slots})")
+        return w
+
+    # --- evaluation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, *, at: str = "xbar",
+                 chunk: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss and accuracy of x̄ (at='xbar', shapes ()) or of every slot (at='nodes', (k,))."""
+        loss_sum, correct = 0.0, 0.0
+        reduction = self.loss_fn
+        for start in range(0, len(x), chunk):
+            xb, yb = x[start:start + chunk], y[start:start + chunk]
+            if at == "xbar":
+                out = self._forward(self.unflatten(self.xbar()), xb)  # (B, C)
+                loss_sum = loss_sum + reduction(out, yb) * len(xb)
+                correct = correct + (out.argmax(-1) == yb).sum().to(self.dtype)
+            elif at == "nodes":
+                out = self._fwd_shared_x(self.unflatten(self.flat), xb)  # (k, B, C)
+                loss_sum = loss_sum + vmap(reduction, in_dims=(0, None))(out, yb) * len(xb)
+                correct = correct + (out.argmax(-1) == yb).sum(dim=1).to(self.dtype)
+            else:
+                raise ValueError(f"at = {at!r}; allowed: xbar, nodes")
+        return loss_sum / len(x), correct / len(x)
+
+    # --- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor | None]:
+        return {"flat": self.flat.cpu(), "buf": None if self.buf is None else self.buf.cpu()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor | None]) -> None:
+        self.flat = state["flat"].to(self.device, self.dtype)
+        if state.get("buf") is not None:
+            self.buf = state["buf"].to(self.device, self.dtype)
+
+
+class NodeBatches:
+    """Minibatch indices per node from equal-size (±1) shards; all draws through a generator."""
+
+    def __init__(self, shards: list[np.ndarray], *, batch_size: int, device: str = "cpu"):
+        sizes = np.array([len(s) for s in shards])
+        if sizes.min() < batch_size:
+            raise ValueError(f"smallest shard has {sizes.min()} examples < batch_size {batch_size}")
+        pad = np.full((len(shards), sizes.max()), -1, dtype=np.int64)
+        for i, s in enumerate(shards):  # bookkeeping once, not per round
+            pad[i, :len(s)] = s
+        self.index = torch.as_tensor(pad, device=device)  # (n_nodes, m_max), -1 = padding
+        self.sizes = torch.as_tensor(sizes, device=device)  # (n_nodes,)
+        self.batch_size = batch_size
+        self.rounds_per_epoch = int(sizes.min()) // batch_size
+
+    def epoch(self, generator: torch.Generator) -> torch.Tensor:
+        """One epoch without replacement per node. # (rounds, n_nodes, B)"""
+        keys = torch.rand(self.index.shape, generator=generator, device=self.index.device)
+        keys = keys.masked_fill(self.index < 0, 2.0)
+        perm = torch.gather(self.index, 1, keys.argsort(dim=1))  # valid entries first
+        used = perm[:, : self.rounds_per_epoch * self.batch_size]
+        return used.reshape(len(self.sizes), self.rounds_per_epoch, self.batch_size).transpose(0, 1)
+
+    def draw(self, nodes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """With replacement, from the shard of each given node (slot re-indexing). # (k, B)"""
+        u = torch.rand((len(nodes), self.batch_size), generator=generator, device=self.index.device)
+        pos = (u * self.sizes[nodes, None]).long()
+        return self.index[nodes[:, None], pos]

@@ -1,0 +1,56 @@
+"""LeNet with GroupNorm for 28x28 grey images (topology Fig. 3, teleportation Tab. 2).
+
+conv(1->6, 5x5), ReLU, maxpool 2, GroupNorm(2, 6); conv(6->16, 5x5), ReLU, maxpool 2,
+GroupNorm(4, 16); fc 256->120->84->10 with ReLU. 44,470 parameters (topology spec §4, after
+``yukiTakezawa/BaseGraph`` ``model/lenet_fashion.py``). GroupNorm has no running statistics,
+so the model is a pure function of its parameters (vmap-friendly).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+N_PARAMETERS = 44_470
+
+
+class LeNetGN(nn.Module):
+    def __init__(self, n_classes: int = 10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.GroupNorm(2, 6),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.GroupNorm(4, 16),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(256, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28) -> (B, n_classes)
+        return self.classifier(self.features(x).flatten(1))
+
+
+def grouped_forward(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """k LeNet-GN models at once; params {name: (k, *shape)}, x (k, B, 1, 28, 28) -> (k, B, C).
+
+    The same math as ``vmap(functional_call(LeNetGN()))`` but laid out for grouped kernels: the
+    k models become k channel groups of one (B, k*C, H, W) tensor (grouped conv, GroupNorm with
+    k times the groups), and the fully connected layers become batched matmuls. This avoids the
+    layout copies vmap inserts around every conv on CPU (see benchmarks/README.md).
+    """
+    k, b = x.shape[:2]
+    h = x.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:])  # (B, k*1, 28, 28)
+    for conv, norm, groups in (("features.0", "features.3", 2), ("features.4", "features.7", 4)):
+        weight = params[f"{conv}.weight"]  # (k, C_out, C_in, 5, 5)
+        h = F.conv2d(h, weight.reshape(-1, *weight.shape[2:]), params[f"{conv}.bias"].reshape(-1), groups=k)
+        h = F.max_pool2d(F.relu(h), 2)
+        h = F.group_norm(h, k * groups, params[f"{norm}.weight"].reshape(-1), params[f"{norm}.bias"].reshape(-1))
+    h = h.reshape(b, k, -1).transpose(0, 1)  # (k, B, 256), channel-major per model as in flatten(1)
+    for i, name in enumerate(("classifier.0", "classifier.2", "classifier.4")):
+        h = torch.baddbmm(params[f"{name}.bias"].unsqueeze(1), h, params[f"{name}.weight"].transpose(1, 2))
+        if i < 2:
+            h = F.relu(h)
+    return h  # (k, B, n_classes)
+
+
+LeNetGN.grouped_forward = staticmethod(grouped_forward)

@@ -1,0 +1,203 @@
+"""Paper ``topology``: Takezawa, Koloskova & Stich, "Improved Convergence Analysis of Topology
+Dependence in Decentralized SGD" (arXiv 2606.09154, ICML 2026).
+
+Declarations only (cheap to import). Experiments: ``fig1`` (spectral quantities vs n),
+``transient`` (Tab. 1 exponents), ``fig2a`` (stationary consensus identity), ``fig2`` (fixed-p
+families on logistic/ridge regression), ``fig3`` (LeNet-GN D-SGD on Fashion-MNIST).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reprosuite.registry import Artifact, Experiment, Paper, register
+
+TOPOLOGIES = ("ring", "path", "torus", "grid", "hypercube", "star", "complete", "sym_exp")
+
+
+def _check_topologies(names: tuple[str, ...], key: str) -> None:
+    bad = [t for t in names if t not in TOPOLOGIES]
+    if bad:
+        raise ValueError(f"{key} has {bad[0]!r}; allowed: {', '.join(TOPOLOGIES)}")
+
+
+@dataclass(frozen=True)
+class Fig1Config:
+    """Fig. 1: (1-p)/p and T_new vs n for Metropolis topologies; hypercube vs dimension."""
+
+    n_values: tuple[int, ...] = (16, 25, 36, 64, 100, 144, 196, 256, 400)
+    topologies: tuple[str, ...] = TOPOLOGIES
+    hypercube_dims: tuple[int, ...] = (4, 5, 6, 7, 8, 9, 10)
+
+    def __post_init__(self):
+        _check_topologies(self.topologies, "fig1.topologies")
+        if min(self.n_values) < 4:
+            raise ValueError(f"fig1.n_values = {self.n_values} must all be >= 4")
+
+
+@dataclass(frozen=True)
+class TransientConfig:
+    """Tab. 1: transient iterations max(n³X², n/p²), Prop. 1 (X=(1-p)/p) vs Theorem 1 (X=T_new)."""
+
+    n_values: tuple[int, ...] = (64, 100, 128, 144, 196, 256, 400)
+    topologies: tuple[str, ...] = ("ring", "torus", "hypercube")
+
+    def __post_init__(self):
+        _check_topologies(self.topologies, "transient.topologies")
+
+
+@dataclass(frozen=True)
+class Fig2aConfig:
+    """§3.7 mechanism check: pure-noise D-SGD, stationary consensus error / (d η² σ²) vs T_new."""
+
+    n_values: tuple[int, ...] = (16, 25, 64)
+    topologies: tuple[str, ...] = TOPOLOGIES
+    families: tuple[Literal["kronecker", "spectral"], ...] = ("kronecker", "spectral")
+    family_n: tuple[int, ...] = (64,)
+    kronecker_members: tuple[str, ...] = ("complete", "hypercube", "ring")
+    spectral_members: tuple[str, ...] = ("spike", "graded", "flat")
+    d: int = 10
+    eta: float = 0.1
+    sigma: float = 1.0
+    mu: float = 0.0  # isotropic quadratic curvature; 0 = pure noise (T_new exactly)
+    iterations: int = 20_000
+    burn_in: float = 0.5  # fraction of iterations discarded before averaging
+    chains: int = 2  # independent seeds, run as a tensor axis in one job
+
+    def __post_init__(self):
+        _check_topologies(self.topologies, "fig2a.topologies")
+        if not 0.0 <= self.burn_in < 1.0:
+            raise ValueError(f"fig2a.burn_in = {self.burn_in} must be in [0, 1)")
+        if self.chains < 2:
+            raise ValueError(f"fig2a.chains = {self.chains} must be >= 2 (the standard error needs two)")
+
+
+@dataclass(frozen=True)
+class Fig2Config:
+    """Fig. 2: logistic / ridge regression with fixed-p families, homogeneous data."""
+
+    dataset: Literal["mnist5k", "digits", "mnist"] = "mnist5k"
+    n_nodes: int = 64
+    batch_size: int = 16
+    models: tuple[Literal["logistic", "ridge"], ...] = ("logistic", "ridge")
+    families: tuple[Literal["kronecker", "spectral"], ...] = ("kronecker", "spectral")
+    kronecker_members: tuple[str, ...] = ("complete", "hypercube", "ring")
+    spectral_members: tuple[str, ...] = ("spike", "flat")
+    lr_logistic: float = 0.1
+    lr_ridge: float = 0.01
+    l2_ridge: float = 1e-3
+    iterations: int = 1000
+    eval_every: int = 50
+
+    def __post_init__(self):
+        if self.n_nodes < 2 or self.batch_size < 1 or self.iterations < 1:
+            raise ValueError(f"fig2: n_nodes = {self.n_nodes}, batch_size = {self.batch_size}, "
+                             f"iterations = {self.iterations} must be positive (n_nodes >= 2)")
+
+
+@dataclass(frozen=True)
+class Fig3Config:
+    """Fig. 3: LeNet-GN D-SGD on Fashion-MNIST, n nodes, Dirichlet(α) label skew."""
+
+    dataset: Literal["fashion_mnist", "mnist5k", "digits", "mnist"] = "fashion_mnist"
+    n_train: int | None = 15_000  # stratified train subset; None = full train set
+    n_test_nodes: int = 2_000  # test subset for per-node metrics (x̄ uses the full test set)
+    n_nodes: int = 25
+    topologies: tuple[str, ...] = ("complete", "torus", "ring", "star")
+    alphas: tuple[float, ...] = (10.0, 0.1)
+    partitioner: Literal["relaysgd_equal", "plain_dirichlet"] = "relaysgd_equal"
+    epochs: int = 8
+    batch_size: int = 32
+    lr: float = 0.05
+    lr_min: float = 0.0
+    warmup_epochs: int = 0
+    warmup_lr: float = 5e-5
+    momentum: float = 0.9
+    mix_momentum: bool = False
+    weight_decay: float = 0.0
+    eval_every: int = 4  # epochs; the last epoch is always evaluated
+    eval_on: Literal["xbar", "nodes", "both"] = "both"
+
+    def __post_init__(self):
+        _check_topologies(self.topologies, "fig3.topologies")
+        if any(a <= 0 for a in self.alphas):
+            raise ValueError(f"fig3.alphas = {self.alphas} must be > 0")
+        if self.epochs < 1 or self.warmup_epochs >= self.epochs + 1:
+            raise ValueError(f"fig3.epochs = {self.epochs} must be >= 1 and > warmup_epochs")
+
+
+@dataclass(frozen=True)
+class TopologyConfig:
+    seeds: tuple[int, ...] = (0, 1)
+    fig1: Fig1Config = field(default_factory=Fig1Config)
+    transient: TransientConfig = field(default_factory=TransientConfig)
+    fig2a: Fig2aConfig = field(default_factory=Fig2aConfig)
+    fig2: Fig2Config = field(default_factory=Fig2Config)
+    fig3: Fig3Config = field(default_factory=Fig3Config)
+
+
+def _fig2_shards(cfg):
+    return {f"{m}-{f}": {"model": m, "family": f} for m in cfg.fig2.models for f in cfg.fig2.families}
+
+
+def _fig3_shards(cfg):
+    return {f"{t}-a{a:g}": {"topology": t, "alpha": a} for t in cfg.fig3.topologies for a in cfg.fig3.alphas}
+
+
+def _once(cfg):  # deterministic or internally batched experiments run once
+    return (0,)
+
+
+_MOD = "reprosuite.papers.topology"
+PAPER = register(Paper(
+    id="topology",
+    title="Improved Convergence Analysis of Topology Dependence in Decentralized SGD",
+    citation="Y. Takezawa, A. Koloskova, S. U. Stich. Improved Convergence Analysis of Topology "
+             "Dependence in Decentralized SGD. ICML 2026. arXiv:2606.09154.",
+    config=TopologyConfig,
+    experiments={
+        "fig1": Experiment("fig1", run=f"{_MOD}.spectral:run_fig1", seeds=_once,
+                           resources=lambda cfg: {"mem_mb": 1000, "runtime": 5, "gpu": 0},
+                           description="p, (1-p)/p, T_new of Metropolis topologies vs n"),
+        "transient": Experiment("transient", run=f"{_MOD}.spectral:run_transient", seeds=_once,
+                                resources=lambda cfg: {"mem_mb": 1000, "runtime": 5, "gpu": 0},
+                                description="transient iterations, Prop. 1 vs Theorem 1"),
+        "fig2a": Experiment("fig2a", run=f"{_MOD}.mechanism:run_fig2a", seeds=_once,
+                            resources=lambda cfg: {"mem_mb": 2000, "runtime": 10, "gpu": 0},
+                            description="stationary consensus error of pure-noise D-SGD vs T_new"),
+        "fig2": Experiment("fig2", run=f"{_MOD}.linear:run_fig2", shards=_fig2_shards,
+                           resources=lambda cfg: {"mem_mb": 2000, "runtime": 10, "gpu": 0},
+                           description="logistic/ridge D-SGD with fixed-p families"),
+        "fig3": Experiment("fig3", run=f"{_MOD}.nn:run_fig3", shards=_fig3_shards,
+                           resources=lambda cfg: {"mem_mb": 3000, "runtime": 15, "gpu": 0},
+                           description="LeNet-GN D-SGD on Fashion-MNIST, accuracy vs T_new"),
+    },
+    tables={
+        "tab_spectral": Artifact("tab_spectral", inputs=("fig1",), make=f"{_MOD}.tables:tab_spectral",
+                                 caption="p, (1-p)/p and T_new of the Metropolis topologies (Fig. 1 data)."),
+        "tab1": Artifact("tab1", inputs=("transient",), make=f"{_MOD}.tables:tab1",
+                         caption="Transient iterations (homogeneous): analytic order and numeric log-log "
+                                 "slope of max(n³X², n/p²), Prop. 1 (X=(1-p)/p) vs Theorem 1 (X=T_new)."),
+        "tab_mechanism": Artifact("tab_mechanism", inputs=("fig2a",), make=f"{_MOD}.tables:tab_mechanism",
+                                  caption="Stationary consensus error / (d η² σ²) measured vs predicted (T_new)."),
+        "tab_fixed_p": Artifact("tab_fixed_p", inputs=("fig2",), make=f"{_MOD}.tables:tab_fixed_p",
+                                caption="Training loss (mean over the last 20% of iterations, mean ± s.e. over "
+                                        "seeds) per fixed-p family member, node-averaged and at x̄."),
+        "tab_accuracy": Artifact("tab_accuracy", inputs=("fig3",), make=f"{_MOD}.tables:tab_accuracy",
+                                 caption="Final test accuracy of LeNet-GN D-SGD (x̄ and node mean), mean ± std "
+                                         "over seeds, per topology and Dirichlet α."),
+    },
+    figures={
+        "fig1": Artifact("fig1", inputs=("fig1",), make=f"{_MOD}.plots:fig1",
+                         caption="(1-p)/p (dashed) and T_new (solid) vs n, Metropolis weights; right: hypercube vs dimension."),
+        "fig2a": Artifact("fig2a", inputs=("fig2a",), make=f"{_MOD}.plots:fig2a",
+                          caption="Measured stationary consensus error / (d η² σ²) of pure-noise D-SGD against T_new "
+                                  "(left) and (1-p)/p (right); the identity line is y = x."),
+        "fig2": Artifact("fig2", inputs=("fig2",), make=f"{_MOD}.plots:fig2",
+                         caption="Training loss vs iteration at fixed spectral gap (node average solid, x̄ dashed)."),
+        "fig3": Artifact("fig3", inputs=("fig3",), make=f"{_MOD}.plots:fig3",
+                         caption="LeNet-GN test accuracy of x̄ vs T_new (n = 25), mean ± std over seeds, per α."),
+    },
+    checks=f"{_MOD}.checks:CHECKS",
+))

@@ -71,10 +71,15 @@ def train_teacher(data: UnlearnData, support: torch.Tensor, cfg: LTDConfig, *, s
 
 def local_teacher_distillation(original: nn.Module, data: UnlearnData, cfg: LTDConfig, *, seed: int,
                                device: str = "cpu", callback: Callback | None = None,
-                               ) -> tuple[nn.Module, dict]:
-    """LTD from a copy of ``original``; returns (student, info with rte_s and teacher diagnostics)."""
+                               retain_view: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
+    """LTD from a copy of ``original``; returns (student, info with rte_s and teacher diagnostics).
+
+    ``retain_view`` (optional, same shape as ``data.x_retain``) is what support selection embeds:
+    the code embeds augmented images (``support_transform = augmented``); default the clean ones.
+    """
     watch = Stopwatch()
-    feat_r = predict(original, data.x_retain, device, features=True)  # (N_r, 64)
+    x_view = data.x_retain if retain_view is None else retain_view
+    feat_r = predict(original, x_view, device, features=True)  # (N_r, 64)
     feat_f = predict(original, data.x_forget, device, features=True)  # (N_f, 64)
     support = select_support(feat_r, feat_f, cfg.n_support, cfg.support_mode, seed)
     _, c, h, _ = data.x_forget.shape

@@ -1,0 +1,256 @@
+"""Paper `collateral`: Dolgova & Stich, "Forgetting Has Neighbors: Localized Collateral
+Forgetting in Machine Unlearning" (arXiv 2605.31317). Declarations only (no torch at import).
+
+Experiments: ``fig1`` synthetic ripple; ``fig2`` MNIST full-class deletion; ``models`` the
+original and R retrains per (class, frac) cell, trained once and shared; ``reference`` the
+original / retrain / held-out-floor rows and split facts; ``unlearn`` one job per
+(cell, method, seed); ``ablation`` LTD support-size (and teacher) ablations. Artifacts fig1-fig5,
+tab1 (spec §5). Defaults below are the paper-scale settings; scales override them in YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reprosuite.registry import Artifact, Experiment, Paper, register
+from reprosuite.unlearning.configs import LTDConfig, MethodConfig, TrainConfig
+
+METHOD_KEYS = ("ga", "rl_nr", "rl", "ft", "ga_ft", "salun", "ltd")
+
+
+@dataclass(frozen=True)
+class Fig1Config:
+    """Synthetic ripple (spec §3.6)."""
+
+    ga_n_train: int = 5000
+    ga_dim: int = 10
+    ga_steps: int = 500
+    ga_lr: float = 0.01  # times 1/||x_f||^2
+    ga_noise_std: float = 0.5  # label noise of y = X w + noise [INF]; 0 gives ~1e-15 gaps
+    rl_n: int = 900
+    rl_dim: int = 1000
+    rl_steps: int = 50
+    rl_lr: float = 0.5  # times 1/||x_f||^2 [INF]
+    rl_weight_decay: float = 0.0
+    n_test: int = 5000
+    rl_logit_scale: float = 1.5  # std of the true logits x^T w_true [INF]
+    n_runs: int = 100
+    n_inner: int = 50  # RL label redraws per deleted point (flip rate / logit-shift variance)
+    n_bins: int = 30
+    rho_range: Literal["fixed", "data"] = "data"  # RL binning range; GA always [-1, 1] (code)
+    min_bin_count: int = 20  # RL bins with fewer test points are left out of the Spearman check
+
+
+@dataclass(frozen=True)
+class Fig2Config:
+    """MNIST full-class deletion (C-F2)."""
+
+    dataset: Literal["mnist5k", "mnist"] = "mnist"
+    forget_class: int = 9
+    train: TrainConfig = field(default_factory=TrainConfig)
+    rl_steps: int = 300
+    rl_lr: float = 5e-5
+    ga_steps: int = 50
+    ga_lr: float = 1e-4
+    batch_size: int = 64
+    rl_label_reseed_bug: bool = False  # the code re-seeds labels every call (same labels each batch)
+    repeats: tuple[int, ...] = tuple(range(10))
+
+
+@dataclass(frozen=True)
+class MethodsConfig:
+    """Per-method hyperparameters (the paper's values are UNKNOWN; defaults = code CLI)."""
+
+    ga: MethodConfig = field(default_factory=lambda: MethodConfig(kind="ga", epochs=5, lr=1e-4))
+    rl_nr: MethodConfig = field(default_factory=lambda: MethodConfig(kind="rl", retain_fraction=0.0))
+    rl: MethodConfig = field(default_factory=lambda: MethodConfig(kind="rl"))
+    ft: MethodConfig = field(default_factory=lambda: MethodConfig(kind="ft", lr=0.01))
+    ga_ft: MethodConfig = field(default_factory=lambda: MethodConfig(kind="ga_ft", epochs=5, lr=1e-4))
+    salun: MethodConfig = field(default_factory=lambda: MethodConfig(kind="salun", lr=0.013))
+    ltd: LTDConfig = field(default_factory=LTDConfig)
+
+
+def _resnet_recipe() -> TrainConfig:
+    return TrainConfig(epochs=200, batch_size=256, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True,
+                       weight_decay=5e-4, schedule="cosine", augment=True)
+
+
+@dataclass(frozen=True)
+class MainConfig:
+    """Partial-class deletion (C-F3, C-T1, C-F4, C-F5)."""
+
+    dataset: Literal["cifar100", "fashion_mnist", "mnist5k", "digits"] = "cifar100"
+    stand_in_for: str | None = None
+    n_train: int | None = None  # stratified subset, data-set order kept
+    n_test: int | None = None
+    subset_seed: int = 0
+    forget_classes: tuple[int, ...] = (25,)
+    forget_fracs: tuple[float, ...] = (0.1, 0.5)
+    arch: Literal["small_cnn", "resnet8", "resnet56"] = "resnet56"
+    train: TrainConfig = field(default_factory=_resnet_recipe)
+    checkpoint: Literal["last"] = "last"
+    n_retrains: int = 4  # consensus retrains + the held-out floor (last one) when floor_retrain
+    floor_retrain: bool = True
+    methods: tuple[str, ...] = METHOD_KEYS
+    hp: MethodsConfig = field(default_factory=MethodsConfig)
+    n_bins: int = 10
+    binnings: tuple[str, ...] = ("equal_width", "quantile")
+    headline_metric: Literal["mismatch_a", "err_gap_b", "conf_drop_c", "argmax_disagree_d"] = "mismatch_a"
+    min_bin_count: int = 30
+    retain_eval_size: int | None = None
+    mia_shadow_size: int | None = None  # None: |test| members and |test| non-members
+    support_transform: Literal["clean", "augmented"] = "clean"
+
+    def __post_init__(self):
+        unknown = set(self.methods) - set(METHOD_KEYS)
+        if unknown:
+            raise ValueError(f"methods has {sorted(unknown)[0]!r}; allowed: {', '.join(METHOD_KEYS)}")
+        if self.n_retrains < 1 + int(self.floor_retrain):
+            raise ValueError(f"n_retrains = {self.n_retrains} must be >= 2 with floor_retrain, else >= 1")
+        for f in self.forget_fracs:
+            if not 0 < f <= 1:
+                raise ValueError(f"forget_fracs has {f}; allowed: (0, 1]")
+        for b in self.binnings:
+            if b not in ("equal_width", "quantile"):
+                raise ValueError(f"binnings has {b!r}; allowed: equal_width, quantile")
+
+
+@dataclass(frozen=True)
+class Fig5Config:
+    """LTD ablations: support size (KL curve), teacher threshold, support mode."""
+
+    support_sizes: tuple[int, ...] = (250, 1000, 4000)
+    teacher_thresholds: tuple[float, ...] = (0.8, 0.9, 0.95, 0.99)
+    support_modes: tuple[str, ...] = ("closest", "random", "farthest")
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class CollateralConfig:
+    seeds: tuple[int, ...] = (0, 1, 2)  # unlearning seeds (models are trained once per cell)
+    device_note: str = ""
+    fig1: Fig1Config = field(default_factory=Fig1Config)
+    fig2: Fig2Config = field(default_factory=Fig2Config)
+    main: MainConfig = field(default_factory=MainConfig)
+    fig5: Fig5Config = field(default_factory=Fig5Config)
+
+
+# shards ----------------------------------------------------------------------------------------
+def cell_id(c: int, frac: float) -> str:
+    return f"c{c}-f{frac:g}"
+
+
+def _cells(cfg) -> list[tuple[int, float]]:
+    return [(c, f) for c in cfg.main.forget_classes for f in cfg.main.forget_fracs]
+
+
+def _model_shards(cfg):
+    shards = {"original": {"role": "original", "index": 0}}
+    for c, f in _cells(cfg):
+        for i in range(cfg.main.n_retrains):
+            shards[f"{cell_id(c, f)}-r{i}"] = {"role": "retrain", "index": i, "forget_class": c, "frac": f}
+    return shards
+
+
+def _model_needs(cfg, cell: str) -> list[tuple[str, str, int]]:
+    return [("models", "original", 0)] + [("models", f"{cell}-r{i}", 0) for i in range(cfg.main.n_retrains)]
+
+
+def _eval_needs(cfg, cell: str) -> list[tuple[str, str, int]]:
+    return _model_needs(cfg, cell) + [("reference", cell, 0)]
+
+
+def _cell_shards(cfg):
+    return {cell_id(c, f): {"forget_class": c, "frac": f} for c, f in _cells(cfg)}
+
+
+def _unlearn_shards(cfg):
+    return {f"{cell_id(c, f)}-{m}": {"forget_class": c, "frac": f, "method": m}
+            for c, f in _cells(cfg) for m in cfg.main.methods}
+
+
+def _ablation_shards(cfg):
+    """One-factor sweeps around LTD's setting (support size, support mode, teacher threshold)."""
+    if not cfg.fig5.enabled:
+        return {}
+    n0, mode0 = cfg.main.hp.ltd.n_support, cfg.main.hp.ltd.support_mode
+    thr0 = cfg.main.hp.ltd.teacher.stop_train_acc or 0.99
+    points = ({(n, mode0, thr0) for n in cfg.fig5.support_sizes}
+              | {(n0, m, thr0) for m in cfg.fig5.support_modes}
+              | {(n0, mode0, t) for t in cfg.fig5.teacher_thresholds})
+    return {f"{cell_id(c, f)}-n{n}-{m}-t{t:g}": {"forget_class": c, "frac": f, "n_support": n,
+                                                 "support_mode": m, "threshold": t}
+            for c, f in _cells(cfg) for n, m, t in sorted(points)}
+
+
+def _fig1_shards(cfg):
+    return {"ga_linear": {"kind": "ga_linear"}, "rl_logistic": {"kind": "rl_logistic"}}
+
+
+def _resources(mem: int, minutes: int):
+    return lambda cfg: {"mem_mb": mem, "runtime": minutes, "gpu": int(cfg.main.arch == "resnet56")}
+
+
+def _cellof(shard: str) -> str:  # "c2-f0.5-ga" -> "c2-f0.5"
+    return "-".join(shard.split("-")[:2])
+
+
+def _SEED0(cfg) -> tuple[int, ...]:  # shared models and reference rows: one seed
+    return (0,)
+
+
+_MOD = "reprosuite.papers.collateral"
+
+PAPER = register(Paper(
+    id="collateral",
+    title="Forgetting Has Neighbors: Localized Collateral Forgetting in Machine Unlearning",
+    citation="P. Dolgova, S. U. Stich. Forgetting Has Neighbors: Localized Collateral Forgetting in "
+             "Machine Unlearning. arXiv:2605.31317 (2026).",
+    config=CollateralConfig,
+    experiments={
+        "fig1": Experiment("fig1", run=f"{_MOD}.synthetic:run_fig1", shards=_fig1_shards, seeds=_SEED0,
+                           resources=lambda cfg: {"mem_mb": 2000, "runtime": 5, "gpu": 0},
+                           description="synthetic ripple: GA-linear, RL-logistic"),
+        "fig2": Experiment("fig2", run=f"{_MOD}.fullclass:run_fig2",
+                           seeds=lambda cfg: cfg.fig2.repeats, resources=lambda cfg: {"mem_mb": 2000, "runtime": 5, "gpu": 0},
+                           description="MNIST full-class deletion: accuracy drop vs class similarity"),
+        "models": Experiment("models", run=f"{_MOD}.main:run_models", shards=_model_shards, seeds=_SEED0,
+                             resources=_resources(4000, 240),
+                             description="original + retrains per (class, frac), trained once, shared"),
+        "reference": Experiment("reference", run=f"{_MOD}.main:run_reference", shards=_cell_shards, seeds=_SEED0,
+                                needs=lambda cfg, shard, seed: _model_needs(cfg, shard),
+                                resources=_resources(4000, 20),
+                                description="split facts; original, retrain and held-out-floor rows"),
+        "unlearn": Experiment("unlearn", run=f"{_MOD}.main:run_unlearn", shards=_unlearn_shards,
+                              needs=lambda cfg, shard, seed: _eval_needs(cfg, _cellof(shard)),
+                              resources=_resources(4000, 60),
+                              description="one unlearning method at one seed: bins, aggregates, MIA, RTE"),
+        "ablation": Experiment("ablation", run=f"{_MOD}.main:run_ablation", shards=_ablation_shards, seeds=_SEED0,
+                               needs=lambda cfg, shard, seed: _eval_needs(cfg, _cellof(shard)),
+                               resources=_resources(4000, 30),
+                               description="LTD teacher: support size / mode / threshold, KL to the retrain"),
+    },
+    tables={
+        "tab1": Artifact("tab1", inputs=("unlearn", "reference"), make=f"{_MOD}.tables:tab1",
+                         caption="RA, UA, TA, SVC-MIA (+ loss MIA), RTE and Avg. Gap per method, mean ± std over "
+                                 "unlearning seeds (retrain: over the R retrains)."),
+    },
+    figures={
+        "fig1": Artifact("fig1", inputs=("fig1",), make=f"{_MOD}.plots:fig1",
+                         caption="Synthetic ripple: squared logit gap to the retrain vs ripple coordinate ρ "
+                                 "(GA-linear, RL-logistic) and RL flip rate / logit-shift variance by confidence."),
+        "fig2": Artifact("fig2", inputs=("fig2",), make=f"{_MOD}.plots:fig2",
+                         caption="Full-class deletion on MNIST: per-class accuracy drop vs similarity to the "
+                                 "deleted class (Pearson r), and the class-similarity heatmap."),
+        "fig3": Artifact("fig3", inputs=("unlearn", "reference"), make=f"{_MOD}.plots:fig3",
+                         caption="Prediction mismatch with the retrain vs similarity to D_f, test and retain "
+                                 "curves per method, LTD alongside; held-out retrain = noise floor."),
+        "fig4": Artifact("fig4", inputs=("unlearn", "reference"), make=f"{_MOD}.plots:fig4",
+                         caption="Affected-class metrics minus the retrain (pp), with the retrain ±std band."),
+        "fig5": Artifact("fig5", inputs=("ablation", "unlearn"), make=f"{_MOD}.plots:fig5",
+                         caption="LTD ablations: KL(hist_retrain || hist_teacher) vs support size with reference "
+                                 "lines, and per-epoch unlearning dynamics."),
+    },
+    checks=f"{_MOD}.checks:CHECKS",
+))

@@ -1,0 +1,129 @@
+"""Unit tests of the shared unlearning core (reprosuite.unlearning); fast (< 30 s)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from reprosuite.models.cnn import SmallCNN, build_model, resnet8
+from reprosuite.unlearning import metrics as M
+from reprosuite.unlearning.configs import MethodConfig, TrainConfig
+from reprosuite.unlearning.ltd import soft_ce, soft_targets
+from reprosuite.unlearning.methods import UnlearnData, unlearn
+from reprosuite.unlearning.mia import loss_mia, svc_mia
+from reprosuite.unlearning.splits import full_class_split, partial_class_split, random_subset_split, split_facts
+from reprosuite.unlearning.training import predict, train_model
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from reprosuite.data import digits as load
+
+    d = load()
+    x = torch.from_numpy(d.x_train).float().div(255).unsqueeze(1)  # (N, 1, 8, 8)
+    xt = torch.from_numpy(d.x_test).float().div(255).unsqueeze(1)
+    return x, torch.from_numpy(d.y_train), xt, torch.from_numpy(d.y_test)
+
+
+def test_partial_split_is_first_k_of_class_disjoint_and_covering():
+    y = np.array([3, 1, 3, 2, 3, 3, 0, 3, 1])
+    s = partial_class_split(y, 3, 0.5)  # N_c = 5 -> floor(2.5) = 2
+    assert s.forget.tolist() == [0, 2]
+    assert np.intersect1d(s.forget, s.retain).size == 0
+    assert sorted(np.concatenate([s.forget, s.retain]).tolist()) == list(range(len(y)))
+    facts = split_facts(y, s)
+    assert facts["forget_is_first_k_of_class"] and facts["retain_keeps_rest_of_class"] and facts["covers"]
+    assert facts["retain_class_c"] == 3
+
+
+@pytest.mark.parametrize("frac", [0.1, 0.33, 1.0])
+def test_split_sizes_and_determinism(frac):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 997)
+    s = partial_class_split(y, 4, frac)
+    assert len(s.forget) == int(np.floor(frac * (y == 4).sum()))
+    assert np.array_equal(s.forget, partial_class_split(y, 4, frac).forget)
+    full = full_class_split(y, 4)
+    assert np.array_equal(full.forget, np.flatnonzero(y == 4))
+    r1, r2 = random_subset_split(997, 0.1, seed=3), random_subset_split(997, 0.1, seed=3)
+    assert np.array_equal(r1.forget, r2.forget) and len(r1.forget) + len(r1.retain) == 997
+    assert not np.array_equal(r1.forget, random_subset_split(997, 0.1, seed=4).forget)
+
+
+def test_same_seed_same_model(digits):
+    x, y, _, _ = digits
+    cfg = TrainConfig(epochs=1, batch_size=64)
+    models = []
+    for _ in range(2):
+        m = build_model("small_cnn", n_classes=10, in_channels=1, image_size=8, generator=torch.Generator().manual_seed(5))
+        train_model(m, x[:400], y[:400], cfg, seed=11)
+        models.append(m.state_dict())
+    assert all(torch.equal(models[0][k], models[1][k]) for k in models[0])
+
+
+def test_features_are_64d_and_head_of_features_is_forward():
+    for model, shape in ((SmallCNN(), (2, 1, 28, 28)), (resnet8(n_classes=100), (2, 3, 32, 32))):
+        model.eval()
+        x = torch.randn(shape)
+        assert model.features(x).shape == (2, 64)
+        assert torch.allclose(model.head(model.features(x)), model(x), atol=1e-6)
+
+
+def test_soft_ce_equals_cross_entropy_for_one_hot():
+    logits = torch.randn(7, 5)
+    y = torch.randint(0, 5, (7,))
+    assert torch.allclose(soft_ce(logits, F.one_hot(y, 5).float()), F.cross_entropy(logits, y, reduction="none"), atol=1e-6)
+
+
+def test_top3_soft_targets_renormalised():
+    q = soft_targets(torch.randn(4, 10), "top3_renorm")
+    assert torch.allclose(q.sum(1), torch.ones(4)) and ((q > 0).sum(1) == 3).all()
+
+
+def test_bins_identical_across_methods_and_counts_sum():
+    rng = np.random.default_rng(1)
+    s = rng.uniform(-0.2, 0.9, 500)
+    y = torch.from_numpy(rng.integers(0, 3, 500))
+    edges = M.bin_edges(s, 10)
+    orig, retrain = torch.randn(500, 3), torch.randn(500, 3)
+    tables = []
+    for seed in (0, 1):  # two "methods": different logits, same s
+        unl = torch.randn(500, 3, generator=torch.Generator().manual_seed(seed))
+        rows = M.binned_discrepancies(s, edges, M.pointwise(y, unl, orig, [retrain]))
+        tables.append([(r["bin_lo"], r["bin_hi"], r["count"], r["consensus_count"]) for r in rows])
+    assert tables[0] == tables[1]
+    assert sum(t[2] for t in tables[0]) == 500
+    q = M.bin_edges(s, 5, "quantile")
+    assert np.bincount(M.assign_bins(s, q), minlength=5).tolist() == [100] * 5
+
+
+def test_mia_near_chance_for_model_that_never_saw_forget_set(digits):
+    """A model trained without the 'forget' points: the loss MIA (forget vs test) is at chance and
+    SVC-MIA scores the forget set like fresh test points."""
+    x, y, xt, yt = digits
+    model = build_model("small_cnn", n_classes=10, in_channels=1, image_size=8, generator=torch.Generator().manual_seed(0))
+    train_model(model, x[:800], y[:800], TrainConfig(epochs=15, batch_size=64), seed=0)
+    lg = lambda a, b: (predict(model, a), b)  # noqa: E731
+    member, forget = lg(x[:400], y[:400]), lg(x[800:1250], y[800:1250])  # forget: never trained on
+    nonmember, fresh = lg(xt[:270], yt[:270]), lg(xt[270:], yt[270:])
+    assert 0.4 <= loss_mia(forget, lg(xt, yt), seed=0) <= 0.6
+    score_f = svc_mia(member, nonmember, forget, variants=("confidence",))["confidence"]
+    score_t = svc_mia(member, nonmember, fresh, variants=("confidence",))["confidence"]
+    assert abs(score_f - score_t) <= 15, (score_f, score_t)
+
+
+def test_unlearning_methods_run_and_time(digits):
+    x, y, _, _ = digits
+    model = build_model("small_cnn", n_classes=10, in_channels=1, image_size=8, generator=torch.Generator().manual_seed(0))
+    train_model(model, x, y, TrainConfig(epochs=2, batch_size=64), seed=0)
+    f = torch.from_numpy(partial_class_split(y.numpy(), 8, 0.5).forget)
+    mask = torch.ones(len(y), dtype=torch.bool)
+    mask[f] = False
+    data = UnlearnData(x[f], y[f], x[mask][:300], y[mask][:300], 10)
+    for kind in ("ga", "rl", "ft", "salun", "ga_ft"):
+        cfg = MethodConfig(kind=kind, epochs=1, batch_size=32, lr=0.01, ua_target=0.9 if kind == "ga" else None)
+        out, info = unlearn(model, data, cfg, seed=0)
+        assert info["rte_s"] > 0 and torch.isfinite(predict(out, x[:10])).all()
+    assert not torch.equal(next(out.parameters()), next(model.parameters()))  # copy, original intact

@@ -44,7 +44,8 @@ class GossipSimulator:
         # a model may supply an equivalent grouped kernel (params (k, ...), x (k, B, ...)) -> (k, B, C)
         grouped = getattr(self.model, "grouped_forward", None)
         self._fwd = grouped if grouped is not None else vmap(self._forward, in_dims=(0, 0))
-        self._fwd_shared_x = vmap(self._forward, in_dims=(0, None))
+        self._fwd_shared_x = (vmap(self._forward, in_dims=(0, None)) if grouped is None
+                              else lambda params, x: grouped(params, x, shared_input=True))
 
     # --- views ----------------------------------------------------------------------------
     @property

@@ -30,19 +30,27 @@ class LeNetGN(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
-def grouped_forward(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def grouped_forward(params: dict[str, torch.Tensor], x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
     """k LeNet-GN models at once; params {name: (k, *shape)}, x (k, B, 1, 28, 28) -> (k, B, C).
+
+    With ``shared_input`` x is one batch (B, 1, 28, 28) seen by every model (evaluation): the
+    first conv then runs ungrouped on it, so the input is never replicated k times.
 
     The same math as ``vmap(functional_call(LeNetGN()))`` but laid out for grouped kernels: the
     k models become k channel groups of one (B, k*C, H, W) tensor (grouped conv, GroupNorm with
     k times the groups), and the fully connected layers become batched matmuls. This avoids the
     layout copies vmap inserts around every conv on CPU (see benchmarks/README.md).
     """
-    k, b = x.shape[:2]
-    h = x.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:])  # (B, k*1, 28, 28)
-    for conv, norm, groups in (("features.0", "features.3", 2), ("features.4", "features.7", 4)):
+    k = params["features.0.weight"].shape[0]
+    if shared_input:
+        b, h = x.shape[0], x  # (B, 1, 28, 28)
+    else:
+        b = x.shape[1]
+        h = x.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:])  # (B, k*1, 28, 28)
+    for layer, (conv, norm, groups) in enumerate((("features.0", "features.3", 2), ("features.4", "features.7", 4))):
         weight = params[f"{conv}.weight"]  # (k, C_out, C_in, 5, 5)
-        h = F.conv2d(h, weight.reshape(-1, *weight.shape[2:]), params[f"{conv}.bias"].reshape(-1), groups=k)
+        conv_groups = 1 if (shared_input and layer == 0) else k
+        h = F.conv2d(h, weight.reshape(-1, *weight.shape[2:]), params[f"{conv}.bias"].reshape(-1), groups=conv_groups)
         h = F.max_pool2d(F.relu(h), 2)
         h = F.group_norm(h, k * groups, params[f"{norm}.weight"].reshape(-1), params[f"{norm}.bias"].reshape(-1))
     h = h.reshape(b, k, -1).transpose(0, 1)  # (k, B, 256), channel-major per model as in flatten(1)

@@ -116,7 +116,7 @@ class Fig3Config:
     momentum: float = 0.9
     mix_momentum: bool = False
     weight_decay: float = 0.0
-    eval_every: int = 4  # epochs; the last epoch is always evaluated
+    eval_every: int = 10  # epochs (BaseGraph); the last epoch is always evaluated
     eval_on: Literal["xbar", "nodes", "both"] = "both"
 
     def __post_init__(self):

@@ -84,6 +84,6 @@ def run_fig3(cfg, ctx, shard):
                 loss, acc = sim.evaluate(x_test[sub], y_test[sub], at="nodes")
                 row |= {"test_loss_node_mean": float(loss.mean()), "test_accuracy_node_mean": float(acc.mean()),
                         "test_accuracy_node_min": float(acc.min())}
-            rows.append(row)
-            yield row
+        rows.append(row)  # every epoch: train loss and consensus distance; test metrics at eval epochs
+        yield row
         ctx.save_state({"sim": sim.state_dict(), "generator": gen.get_state(), "rows": rows, "epoch": epoch + 1})

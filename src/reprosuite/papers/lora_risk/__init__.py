@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
 from reprosuite.registry import Artifact, Experiment, Paper, register
 
 from .configs import (

@@ -126,4 +126,4 @@ def sweep(*, dx: int, dy: int, ns: Iterable[int], sigmas: Iterable[float], true_
         for sigma in sigmas:
             yield from point_records(design=design, noise=e, sigma=sigma, n=n, dx=dx, dy=dy, ranks=ranks,
                                      svals=svals, keys=dict(keys or {}, true_rank=int(k), decay=float(a),
-                                                            spectrum=spectrum, scale=float(scale)))
+                                                            spectrum=spectrum, spectrum_scale=float(scale)))

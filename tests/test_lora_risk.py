@@ -1,0 +1,141 @@
+"""lora_risk: math invariants and pinned values, Monte Carlo vs closed form, peft behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reprosuite.papers.lora_risk import montecarlo, theory
+
+
+def _task(seed, dx=4, dy=3, n=6, true_rank=2, sigma=0.5):
+    _, delta, x, e = theory.draw_task(seed, dx=dx, dy=dy, n=n, true_rank=true_rank, spectrum="gaussian", sigma=sigma)
+    return delta @ x + e, x, delta
+
+
+@pytest.mark.parametrize("n", [6, 3])
+def test_lora_is_best_rank1_correction_by_brute_force(n):
+    """For rank 1, D = b aᵀ with the optimal b for each unit direction a: scan the sphere densely."""
+    resid, x, _ = _task(7, n=n)
+    closed = theory.training_loss(theory.lora_estimate(resid, x, rank=1), resid, x)
+    a = np.random.default_rng(0).standard_normal((200_000, x.shape[0]))
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    z = a @ x  # (k, n): aᵀ X
+    zz = np.einsum("kn,kn->k", z, z)
+    b = resid @ z.T / np.where(zz > 1e-12, zz, np.inf)  # (dy, k) optimal b per direction
+    losses = np.sum(resid**2) - np.einsum("dk,dk->k", b, resid @ z.T)
+    assert closed <= losses.min() + 1e-9  # nothing found beats the closed form
+    assert losses.min() <= closed * (1 + 1e-3)  # and the scan gets arbitrarily close to it
+
+
+def test_svd_form_equals_authors_form_and_full_rank_is_fft():
+    for seed, n in ((1, 10), (2, 3)):
+        resid, x, _ = _task(seed, n=n)
+        ours, authors = theory.lora_estimate(resid, x, rank=1), theory.lora_estimate_authors(resid, x, rank=1)
+        assert theory.training_loss(ours, resid, x) == pytest.approx(theory.training_loss(authors, resid, x), rel=1e-9)
+        m = min(n, x.shape[0])
+        np.testing.assert_allclose(theory.lora_estimate(resid, x, rank=min(3, m)), theory.fft_estimate(resid, x), atol=1e-10)
+
+
+def test_lora_at_r_equal_dy_equals_fft_in_monte_carlo():
+    delta, x, e = montecarlo.draw_batch(seeds=range(5), dx=8, dy=4, n=20, true_rank=2, spectrum="gaussian",
+                                        scale=1.0, decay=0.5)
+    errs = montecarlo.Design(delta, x).errors(e, ranks=(4,))
+    np.testing.assert_array_equal(errs[4], errs["fft"])
+
+
+@pytest.mark.parametrize("dx, dy, n", [(10, 5, 40), (20, 10, 100), (8, 8, 30),  # overdetermined
+                                       (40, 10, 10), (30, 6, 8), (50, 12, 20)])  # underdetermined
+def test_fft_exact_risk_matches_monte_carlo_within_3_percent(dx, dy, n):
+    rows = list(montecarlo.sweep(dx=dx, dy=dy, ns=(n,), sigmas=(1.0,), true_ranks=(3,), decays=(0.5,),
+                                 spectrum="gaussian", scale=1.0, ranks=(1,), n_seeds=3000, base_seed=0))
+    fft = next(r for r in rows if r["method"] == "fft")
+    assert fft["risk_mean"] == pytest.approx(fft["theory_exact"], rel=0.03)
+
+
+def test_pinned_closed_forms():
+    # spec §3.4 table, formula column (dx = dy = 60, r = 3, σ = 1)
+    got = [round(theory.inspan_first_order(n=n, dx=60, dy=60, sigma=1.0, rank=3), 2) for n in (10, 30, 70, 120)]
+    assert got == [3.67, 6.16, 22.59, 4.52]
+    assert theory.inspan_first_order(n=45, dx=60, dy=60, sigma=1.0, rank=None) == pytest.approx(192.857, rel=1e-4)
+    # F4 FFT = 0.25 * 1600 / 159 and F2 FFT (n = 30 < dx = 40, E‖Δ‖² = 1600)
+    assert theory.fft_risk_exact(n=200, dx=40, dy=40, sigma=0.5, delta_fro2=1.0) == pytest.approx(2.516, abs=1e-3)
+    assert theory.fft_risk_exact(n=30, dx=40, dy=40, sigma=2.0, delta_fro2=1600.0) == pytest.approx(933.3, abs=0.1)
+    assert theory.fft_risk_exact(n=40, dx=40, dy=40, sigma=1.0, delta_fro2=1.0) == np.inf
+    # rank rule of spec §3.6: s_i = 5 e^{-a i}, dx = dy = 40, n = 200, σ = 0.5
+    rule = [theory.rank_rule(svals=theory.spectrum_values(kind="fast_decay", true_rank=40, scale=5.0, decay=a),
+                             n=200, dx=40, dy=40, sigma=0.5) for a in (0.5, 1.0, 1.5)]
+    assert rule == [6, 3, 2]
+
+
+def test_crossover_root_and_vectorised_hybrid():
+    sv = theory.spectrum_values(kind="fast_decay", true_rank=100, scale=5.0, decay=0.5)
+    nstar = theory.crossover_n(svals=sv, rank=1, dx=100, dy=100, sigma=1.0)
+    lora = theory.tail_energy(sv, rank=1) + (1 * 100 / (nstar - 101) + 99 / (nstar - 2))
+    assert lora == pytest.approx(100 * 100 / (nstar - 101), rel=1e-8)
+    for n in (30.0, 200.0):
+        vec = theory.hybrid_risk_ranks(n=n, dx=40, dy=50, sigma=1.5, svals=sv[:10] * 4, max_rank=35)
+        ref = [theory.hybrid_risk(n=n, dx=40, dy=50, sigma=1.5, svals=sv[:10] * 4, rank=r) for r in range(1, 36)]
+        np.testing.assert_allclose(vec, ref, rtol=1e-12)
+
+
+def test_peft_linear_freezes_base_and_trains_r_times_in_plus_out():
+    import torch
+
+    from reprosuite.papers.lora_risk import gd
+
+    a0 = np.random.default_rng(0).standard_normal((5, 7))  # (d_out, d_in)
+    model = gd.lora_linear(a0, rank=2)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == 2 * (7 + 5)
+    x = np.random.default_rng(1).standard_normal((7, 20))
+    gd.fit(model, x, a0 @ x + 1.0, optimizer="gd", max_iter=20, warmup_steps=0)
+    layer = model.base_model.model.proj
+    np.testing.assert_array_equal(layer.base_layer.weight.detach().numpy(), a0)  # base frozen
+    assert float(torch.linalg.matrix_norm(layer.lora_B["default"].weight)) > 0  # the adapter trained
+    assert not np.allclose(gd.effective_weight(model), a0)
+
+
+def test_minilm_trainable_counts_claim12():
+    import copy
+
+    from reprosuite.config import load_config
+    from reprosuite.papers.lora_risk import practical
+    from reprosuite.registry import get_paper
+
+    p = load_config(get_paper("lora_risk"), "default").practical
+    encoder, _ = practical.load_encoder()
+    counts = {}
+    for method, rank in (("fft", 0), ("lora", 1), ("lora", 8), ("lora", 64), ("head", 0)):
+        model = practical.adapt(practical.build_classifier(copy.deepcopy(encoder), pooling="mean", seed=0),
+                                method=method, rank=rank, p=p)
+        counts[f"{method}{rank or ''}"] = practical.trainable_count(model)
+    assert counts == {"fft": 22_713_986, "lora1": 43_010, "lora8": 338_690, "lora64": 2_704_130, "head": 770}
+
+
+def test_rotten_tomatoes_split_matches_spec():
+    from reprosuite.papers.lora_risk import practical
+
+    frame, train, val, test = practical.split_rotten_tomatoes(fractions=(0.7, 0.1, 0.2), seed=0)
+    assert (len(train), len(test)) == (8894, 2518)
+    assert frame["label"].to_numpy()[test].mean() == pytest.approx(0.579, abs=1e-3)
+    movies = frame["movie_name"].to_numpy()
+    assert not set(movies[train]) & set(movies[test])
+
+
+def test_paper_config_loads_and_offline_llm_error_names_paths(monkeypatch, tmp_path):
+    from reprosuite.config import load_config
+    from reprosuite.data import DataUnavailable
+    from reprosuite.papers.lora_risk import llm
+    from reprosuite.registry import get_paper, iter_runs
+
+    paper = get_paper("lora_risk")
+    cfg = load_config(paper, "paper")
+    jobs = list(iter_runs(paper, cfg))
+    assert any(e == "llm" for e, _, _ in jobs) and cfg.llm.model == "Qwen/Qwen2.5-0.5B"
+    assert not any(e == "llm" for e, _, _ in iter_runs(paper, load_config(paper, "default")))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(DataUnavailable, match="models--Qwen--Qwen2.5-0.5B") as err:
+        llm.load_task("boolq", model=cfg.llm.model, cache_dir=str(tmp_path))
+    assert "google/boolq" in str(err.value) and str(tmp_path) in str(err.value)

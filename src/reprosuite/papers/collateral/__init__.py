@@ -100,6 +100,7 @@ class MainConfig:
     min_bin_count: int = 30
     retain_eval_size: int | None = None
     mia_shadow_size: int | None = None  # None: |test| members and |test| non-members
+    mia_variants: tuple[str, ...] = ("confidence", "correctness", "entropy", "m_entropy", "prob")
     support_transform: Literal["clean", "augmented"] = "clean"
 
     def __post_init__(self):
@@ -111,6 +112,11 @@ class MainConfig:
         for f in self.forget_fracs:
             if not 0 < f <= 1:
                 raise ValueError(f"forget_fracs has {f}; allowed: (0, 1]")
+        for v in self.mia_variants:
+            if v not in ("confidence", "correctness", "entropy", "m_entropy", "prob"):
+                raise ValueError(f"mia_variants has {v!r}; allowed: confidence, correctness, entropy, m_entropy, prob")
+        if "confidence" not in self.mia_variants:
+            raise ValueError("mia_variants must include 'confidence' (the headline SVC-MIA)")
         for b in self.binnings:
             if b not in ("equal_width", "quantile"):
                 raise ValueError(f"binnings has {b!r}; allowed: equal_width, quantile")

@@ -121,7 +121,8 @@ def evaluate(logits: dict, ref: dict, forget_class: int, seed: int, main) -> tup
     agg = M.aggregates(logits, labels, forget_class)
     agg.update(n_test_eval=len(labels["test"]), n_retain_eval=len(labels["retain"]), n_forget=len(labels["forget"]))
     nonmember = (logits["test"][ref["idx"]["mia_nonmember"]], labels["test"][ref["idx"]["mia_nonmember"]])
-    mia = svc_mia((logits["mia_member"], labels["mia_member"]), nonmember, (logits["forget"], labels["forget"]))
+    mia = svc_mia((logits["mia_member"], labels["mia_member"]), nonmember, (logits["forget"], labels["forget"]),
+                  variants=main.mia_variants)
     agg["mia_svc"] = mia["confidence"]
     agg.update({f"mia_svc_{k}": v for k, v in mia.items()})
     agg["mia_loss_accuracy"] = loss_mia((logits["forget"], labels["forget"]), (logits["test"], labels["test"]),

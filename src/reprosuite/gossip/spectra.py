@@ -18,8 +18,9 @@ def eigenvalues(w: np.ndarray) -> np.ndarray:
 
 
 def _tail(lams: np.ndarray) -> np.ndarray:
-    """λ_2..λ_n, clipped to |λ| <= CLIP. # (n-1,)"""
-    return np.clip(np.asarray(lams, dtype=float)[1:], -CLIP, CLIP)
+    """λ_2..λ_n, clipped to |λ| <= CLIP; |λ| < 1e-12 (round-off of exact zeros) set to 0. # (n-1,)"""
+    tail = np.clip(np.asarray(lams, dtype=float)[1:], -CLIP, CLIP)
+    return np.where(np.abs(tail) < 1e-12, 0.0, tail)
 
 
 def spectral_gap(lams: np.ndarray) -> float:
@@ -46,6 +47,21 @@ def stationary_consensus(lams: np.ndarray, *, eta_mu: float = 0.0) -> float:
     """
     sq = _tail(lams) ** 2
     return float(np.sum(sq / (1.0 - (1.0 - eta_mu) ** 2 * sq)) / len(lams))
+
+
+def time_average_rel_se(lams: np.ndarray, *, samples: int, coords: int) -> float:
+    """Predicted relative standard error of the time-averaged consensus error (§3.7 check).
+
+    Mode i is an AR(1) with coefficient λ_i and stationary variance v_i ∝ λ_i²/(1-λ_i²); the time
+    average of its square over ``samples`` rounds has variance ≈ 2 v_i² (1+λ_i²)/(1-λ_i²) / samples,
+    and ``coords`` independent coordinates (chains x d) average out. Used to size the runs.
+    """
+    sq = _tail(lams) ** 2
+    v = sq / (1.0 - sq)
+    if v.sum() <= 0:
+        return 0.0
+    var = np.sum(2.0 * v**2 * (1.0 + sq) / (1.0 - sq)) / (samples * coords)
+    return float(np.sqrt(var) / v.sum())
 
 
 def summary(w: np.ndarray) -> dict[str, float]:

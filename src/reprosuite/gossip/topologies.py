@@ -33,6 +33,14 @@ def _integers(graph: nx.Graph) -> nx.Graph:
     return nx.convert_node_labels_to_integers(graph, ordering="sorted")
 
 
+def hypercube_graph(n: int) -> nx.Graph:
+    """i <-> i xor 2**k for k < log2 n (built directly; nx.hypercube_graph is slow at n = 1024)."""
+    dim = _hypercube_dim(n)
+    graph = nx.empty_graph(n)
+    graph.add_edges_from((i, i ^ (1 << k)) for i in range(n) for k in range(dim) if i < i ^ (1 << k))
+    return graph
+
+
 def symmetric_exponential_graph(n: int) -> nx.Graph:
     """i <-> i +- 2**j (mod n) for 2**j < n: the undirected version of BaseGraph's exponential graph."""
     graph = nx.empty_graph(n)
@@ -46,7 +54,7 @@ GRAPHS: dict[str, Callable[[int], nx.Graph]] = {
     "path": lambda n: nx.path_graph(n),
     "torus": lambda n: _integers(nx.grid_2d_graph(_square_side(n, "torus"), _square_side(n, "torus"), periodic=True)),
     "grid": lambda n: _integers(nx.grid_2d_graph(_square_side(n, "grid"), _square_side(n, "grid"))),
-    "hypercube": lambda n: _integers(nx.hypercube_graph(_hypercube_dim(n))),
+    "hypercube": hypercube_graph,
     "star": lambda n: nx.star_graph(n - 1),  # node 0 is the hub
     "complete": lambda n: nx.complete_graph(n),
     "sym_exp": symmetric_exponential_graph,

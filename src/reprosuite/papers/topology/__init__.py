@@ -63,7 +63,9 @@ class Fig2aConfig:
     mu: float = 0.0  # isotropic quadratic curvature; 0 = pure noise (T_new exactly)
     iterations: int = 20_000
     burn_in: float = 0.5  # fraction of iterations discarded before averaging
-    chains: int = 2  # independent seeds, run as a tensor axis in one job
+    chains: int = 2  # independent seeds, run as a tensor axis in one job (minimum per matrix)
+    target_rel_se: float | None = None  # more chains where the predicted Monte Carlo s.e. exceeds it
+    max_chains: int = 64
 
     def __post_init__(self):
         _check_topologies(self.topologies, "fig2a.topologies")

@@ -63,23 +63,32 @@ def fig2a(tables, cfg):
 
 
 def fig2(tables, cfg):
-    """Fig. 2: training loss vs iteration at fixed p; node average solid, x̄ dashed."""
+    """Fig. 2: training loss vs iteration at fixed p (top) and the consensus penalty (bottom).
+
+    Top: node-averaged loss (solid) and loss at x̄ (dashed). Bottom: node mean minus x̄ loss,
+    the part of the loss that comes from disagreement between nodes.
+    """
     df = tables["fig2"]
     panels = sorted(df.groupby(["model", "family"]).groups)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
-    for ax, (model, family) in zip(axes[0], panels):
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 7), squeeze=False, sharex=True)
+    for col, (model, family) in enumerate(panels):
         g = df[(df["model"] == model) & (df["family"] == family)]
         members = g.groupby("member")["T_new"].first().sort_values()
+        top, bottom = axes[0, col], axes[1, col]
         for i, (member, tn) in enumerate(members.items()):
             curve = g[g["member"] == member].groupby("iteration")[["loss_node_mean", "loss_xbar"]].mean()
-            ax.plot(curve.index, curve["loss_node_mean"], "-", color=f"C{i}", label=f"{member} (T_new={tn:.3g})")
-            ax.plot(curve.index, curve["loss_xbar"], "--", color=f"C{i}", lw=1)
-        p = g["p"].iloc[0]
-        ax.set(xlabel="iteration (rounds)", ylabel="training loss (node mean solid, x̄ dashed)",
-               title=f"{model}, {family} family (p = {p:.3f})")
-        ax.set_yscale("log")
-        ax.legend(fontsize=7)
-        ax.grid(True, which="both", alpha=0.3)
+            top.plot(curve.index, curve["loss_node_mean"], "-", color=f"C{i}", label=f"{member} (T_new={tn:.3g})")
+            top.plot(curve.index, curve["loss_xbar"], "--", color=f"C{i}", lw=1)
+            gap = (curve["loss_node_mean"] - curve["loss_xbar"]).iloc[1:]
+            bottom.plot(gap.index, gap.clip(lower=1e-8), "-o", ms=2, color=f"C{i}", label=member)
+        top.set(ylabel="training loss (node mean solid, x̄ dashed)",
+                title=f"{model}, {family} family (p = {g['p'].iloc[0]:.3f})")
+        top.set_yscale("log")
+        top.legend(fontsize=7)
+        bottom.set(xlabel="iteration (rounds)", ylabel="node-mean loss − x̄ loss", yscale="log",
+                   title="consensus penalty")
+        for ax in (top, bottom):
+            ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
 
@@ -102,6 +111,7 @@ def fig3(tables, cfg):
             for xi, yi, t in zip(x, 100 * s["mean"], s["topology"]):
                 ax.annotate(t, (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
+        ax.margins(x=0.12)  # room for the labels of the right-most points
         ax.set(xlabel="T_new (log; complete graph T_new = 0 drawn at 0.01)", ylabel="test accuracy (%)",
                title=f"LeNet-GN, n = {int(final['n'].iloc[0])}: {title}")
         ax.legend()

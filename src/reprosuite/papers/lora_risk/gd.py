@@ -75,7 +75,7 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, optimizer: str, max_iter: int, w
             if len(params) == 1:  # a plain linear map: curvature λ_max(XXᵀ)
                 step = 1.0 / lam
             else:  # W = A0 + BA: curvature ≤ λ_max(‖A‖² + ‖B‖²) + ‖G Xᵀ‖
-                cross = float(torch.linalg.matrix_norm(resid.T @ xt, ord=2))
+                cross = float(torch.linalg.matrix_norm(resid.T @ xt))  # Frobenius ≥ spectral: safe
                 step = 1.0 / (lam * sum(float(p.norm()) ** 2 for p in params) + cross)
             for p, g in zip(params, grads):
                 p.sub_(step * g)
@@ -106,34 +106,44 @@ def run_gd(cfg, ctx, shard):
     import torch
 
     c = cfg.gd
-    for n in (shard["n"],):
-        for i in ctx.progress(range(c.n_seeds), desc=f"gd n={n}"):
-            a0, delta, x, e = theory.draw_task(c.base_seed + i, dx=c.dx, dy=c.dy, n=n, true_rank=c.true_rank,
-                                               spectrum="gaussian", sigma=c.sigma)
-            y = (a0 + delta) @ x + e
-            resid = y - a0 @ x
-            base = {"n": n, "mc_seed": c.base_seed + i, "dx": c.dx, "dy": c.dy, "lora_rank": c.rank,
-                    "sigma": c.sigma, "true_rank": c.true_rank, "optimizer": c.optimizer}
-            d_l = theory.lora_estimate(resid, x, rank=c.rank)
-            d_f = theory.fft_estimate(resid, x)
-            yield dict(base, method="lora_closed", init_scale=0.0, risk=float(np.sum((d_l - delta) ** 2)),
-                       train_loss=theory.training_loss(d_l, resid, x), iterations=0, wall_time_s=0.0)
-            yield dict(base, method="fft_closed", init_scale=0.0, risk=float(np.sum((d_f - delta) ** 2)),
-                       train_loss=theory.training_loss(d_f, resid, x), iterations=0, wall_time_s=0.0)
-            for scale in c.init_scales:
-                with torch.random.fork_rng(devices=[]):  # peft draws A from torch's global RNG
-                    torch.manual_seed(ctx.seed_for(f"gd-init-{n}-{i}"))
-                    model = lora_linear(a0, rank=c.rank, init_scale=scale)
-                start = time.time()
-                iters = fit(model, x, y, optimizer=c.optimizer, max_iter=c.max_iter, warmup_steps=c.warmup_steps)
-                w = effective_weight(model)
-                yield dict(base, method="lora_gd", init_scale=float(scale), risk=float(np.sum((w - a0 - delta) ** 2)),
-                           train_loss=theory.training_loss(w - a0, resid, x), iterations=iters,
-                           wall_time_s=time.time() - start)
-            model = _Linear.make(a0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 40×n matrices: extra threads only contend
+    try:
+        yield from _run(c, ctx, int(shard["n"]))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(c, ctx, n: int):
+    import torch
+
+    for i in ctx.progress(range(c.n_seeds), desc=f"gd n={n}"):
+        a0, delta, x, e = theory.draw_task(c.base_seed + i, dx=c.dx, dy=c.dy, n=n, true_rank=c.true_rank,
+                                           spectrum="gaussian", sigma=c.sigma)
+        y = (a0 + delta) @ x + e
+        resid = y - a0 @ x
+        base = {"n": n, "mc_seed": c.base_seed + i, "dx": c.dx, "dy": c.dy, "lora_rank": c.rank,
+                "sigma": c.sigma, "true_rank": c.true_rank, "optimizer": c.optimizer}
+        d_l = theory.lora_estimate(resid, x, rank=c.rank)
+        d_f = theory.fft_estimate(resid, x)
+        yield dict(base, method="lora_closed", init_scale=0.0, risk=float(np.sum((d_l - delta) ** 2)),
+                   train_loss=theory.training_loss(d_l, resid, x), iterations=0, wall_time_s=0.0)
+        yield dict(base, method="fft_closed", init_scale=0.0, risk=float(np.sum((d_f - delta) ** 2)),
+                   train_loss=theory.training_loss(d_f, resid, x), iterations=0, wall_time_s=0.0)
+        for scale in c.init_scales:
+            with torch.random.fork_rng(devices=[]):  # peft draws A from torch's global RNG
+                torch.manual_seed(ctx.seed_for(f"gd-init-{n}-{i}"))
+                model = lora_linear(a0, rank=c.rank, init_scale=scale)
             start = time.time()
             iters = fit(model, x, y, optimizer=c.optimizer, max_iter=c.max_iter, warmup_steps=c.warmup_steps)
             w = effective_weight(model)
-            yield dict(base, method="fft_gd", init_scale=0.0, risk=float(np.sum((w - a0 - delta) ** 2)),
+            yield dict(base, method="lora_gd", init_scale=float(scale), risk=float(np.sum((w - a0 - delta) ** 2)),
                        train_loss=theory.training_loss(w - a0, resid, x), iterations=iters,
                        wall_time_s=time.time() - start)
+        model = _Linear.make(a0)
+        start = time.time()
+        iters = fit(model, x, y, optimizer=c.optimizer, max_iter=c.max_iter, warmup_steps=c.warmup_steps)
+        w = effective_weight(model)
+        yield dict(base, method="fft_gd", init_scale=0.0, risk=float(np.sum((w - a0 - delta) ** 2)),
+                   train_loss=theory.training_loss(w - a0, resid, x), iterations=iters,
+                   wall_time_s=time.time() - start)

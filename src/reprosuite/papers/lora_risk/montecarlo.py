@@ -118,11 +118,15 @@ def sweep(*, dx: int, dy: int, ns: Iterable[int], sigmas: Iterable[float], true_
     """Every point of the product grid n × r* × decay × σ; X and E are reused across σ."""
     seeds = [base_seed + s for s in range(n_seeds)]
     grid = [(n, k, a) for n in ns for k in true_ranks for a in decays]
+    svals_cache: dict = {}  # Δ does not depend on n (drawn before X): its spectrum is computed once
     for n, k, a in progress(grid, desc="points"):
         delta, x, e = draw_batch(seeds=seeds, dx=dx, dy=dy, n=n, true_rank=k, spectrum=spectrum,
                                  scale=scale, decay=a)
         design = Design(delta, x)
-        svals = delta_svals(delta, k)
+        if (k, a) not in svals_cache:
+            svals_cache[k, a] = (delta_svals(delta, k) if spectrum == "gaussian" else np.tile(
+                theory.spectrum_values(kind=spectrum, true_rank=k, scale=scale, decay=a), (len(seeds), 1)))
+        svals = svals_cache[k, a]
         for sigma in sigmas:
             yield from point_records(design=design, noise=e, sigma=sigma, n=n, dx=dx, dy=dy, ranks=ranks,
                                      svals=svals, keys=dict(keys or {}, true_rank=int(k), decay=float(a),

@@ -65,14 +65,15 @@ def build_classifier(encoder, *, pooling: str, seed: int):
                 torch.manual_seed(seed)
                 self.classifier = nn.Linear(encoder.config.hidden_size, 2)
 
-        def forward(self, input_ids, attention_mask):
+        def features(self, input_ids, attention_mask):  # (b, L) -> (b, hidden)
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
             if pooling == "mean":
                 mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)  # (b, L, 1)
-                h = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (b, hidden)
-            else:
-                h = out.pooler_output
-            return self.classifier(h)
+                return (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            return out.pooler_output
+
+        def forward(self, input_ids, attention_mask):
+            return self.classifier(self.features(input_ids, attention_mask))
 
     return Classifier()
 
@@ -119,6 +120,8 @@ def accuracy(model, ids, labels, *, pad_id: int, batch: int, device: str = "cpu"
     import torch
 
     model.eval()
+    order = np.argsort([len(s) for s in ids], kind="stable")  # length-sorted batches: little padding
+    ids, labels = [ids[i] for i in order], np.asarray(labels)[order]
     correct = 0
     with torch.no_grad():
         for start in range(0, len(ids), batch):
@@ -143,14 +146,24 @@ def train(model, ids, labels, *, lr: float, lr_head: float, p, steps: int, pad_i
     sched = get_cosine_schedule_with_warmup(opt, int(round(p.warmup * steps)), steps)
     labels_t = torch.as_tensor(labels).to(device)
     order, pos, loss = torch.randperm(len(ids), generator=generator), 0, torch.tensor(float("nan"))
+    feats = None
+    if not body:  # head-only probe: the frozen encoder's features are computed once (eval mode)
+        model.eval()
+        with torch.no_grad():
+            feats = torch.cat([model.features(*(t.to(device) for t in pad(ids[i:i + 64], pad_id)))
+                               for i in range(0, len(ids), 64)])
     model.train()
     for _ in range(steps):
         if pos >= len(order):
             order, pos = torch.randperm(len(ids), generator=generator), 0
         batch = order[pos:pos + p.batch_size].tolist()
         pos += p.batch_size
-        x, m = pad([ids[i] for i in batch], pad_id)
-        loss = torch.nn.functional.cross_entropy(model(x.to(device), m.to(device)), labels_t[batch])
+        if feats is not None:
+            logits = model.classifier(feats[batch])
+        else:
+            x, m = pad([ids[i] for i in batch], pad_id)
+            logits = model(x.to(device), m.to(device))
+        loss = torch.nn.functional.cross_entropy(logits, labels_t[batch])
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -35,7 +35,8 @@ def tab1(tables, cfg) -> pd.DataFrame:
         ref_mean = retrain[list(METRICS)].mean()
         rows_cell = g.copy()
         rows_cell["avg_gap"] = [avg_gap(r, ref_mean) for _, r in rows_cell.iterrows()]
-        pooled = pd.concat([rows_cell, retrain.assign(method="retrain", avg_gap=np.nan)], ignore_index=True)
+        pooled = pd.concat([rows_cell[rows_cell["method"] != "retrain"],
+                            retrain.assign(method="retrain", avg_gap=np.nan)], ignore_index=True)
         for method in ORDER:
             m = pooled[pooled["method"] == method]
             if m.empty:

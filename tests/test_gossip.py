@@ -11,7 +11,7 @@ from torch import nn
 from reprosuite.gossip import spectra, topologies
 from reprosuite.gossip.partition import dirichlet_shards
 from reprosuite.gossip.reference import LoopDSGD
-from reprosuite.gossip.simulator import GossipSimulator, NodeBatches
+from reprosuite.gossip.simulator import GossipSimulator, NodeBatches, cross_entropy
 from reprosuite.models.lenet import N_PARAMETERS, LeNetGN
 
 SIZES = {"ring": 12, "path": 9, "torus": 16, "grid": 25, "hypercube": 16, "star": 10, "complete": 7, "sym_exp": 25}
@@ -108,15 +108,15 @@ def test_lenet_parameter_count():
 def test_simulator_equals_per_node_loop(grouped):
     torch.manual_seed(0)
     n, rounds = 4, 3
-    model = LeNetGN()
-    w = torch.tensor(topologies.mixing_matrix("ring", n=n), dtype=torch.float32)
+    model = LeNetGN().double()  # float64: identical math; float32 may flip a near-tie max-pool
+    w = torch.tensor(topologies.mixing_matrix("ring", n=n))
     gen = torch.Generator().manual_seed(1)
-    xs = [torch.randn(n, 6, 1, 28, 28, generator=gen) for _ in range(rounds)]
+    xs = [torch.randn(n, 6, 1, 28, 28, generator=gen, dtype=torch.float64) for _ in range(rounds)]
     ys = [torch.randint(0, 10, (n, 6), generator=gen) for _ in range(rounds)]
     loop = LoopDSGD(model, n_nodes=n, momentum=0.9)
     for x, y in zip(xs, ys):
         loop.step(x, y, lr=0.05, w=w)
-    sim = GossipSimulator(model, n_slots=n, loss_fn=nn.functional.cross_entropy, momentum=0.9)
+    sim = GossipSimulator(model, n_slots=n, loss_fn=cross_entropy, momentum=0.9, dtype=torch.float64)
     if not grouped:  # the generic vmap path must agree too
         from torch.func import vmap
 
@@ -128,7 +128,7 @@ def test_simulator_equals_per_node_loop(grouped):
 
 def test_simulator_time_varying_w_and_slots():
     model = nn.Linear(3, 2)
-    sim = GossipSimulator(model, n_slots=2, loss_fn=nn.functional.cross_entropy, momentum=0.5)
+    sim = GossipSimulator(model, n_slots=2, loss_fn=cross_entropy, momentum=0.5)
     x, y = torch.randn(2, 4, 3), torch.randint(0, 2, (2, 4))
     sim.step(x, y, lr=0.1, w=None)  # no gossip: slots diverge
     assert sim.consensus_distance() > 0
@@ -151,3 +151,19 @@ def test_stationary_identity_small_case():  # spec §3.7
     assert ratio == pytest.approx(spectra.t_new(spectra.eigenvalues(w)), rel=0.05)
     assert spectra.stationary_consensus(spectra.eigenvalues(w), eta_mu=0.0) == pytest.approx(
         spectra.t_new(spectra.eigenvalues(w)))
+
+
+def test_linear_grouped_forward_matches_vmap():
+    from torch.func import functional_call, vmap
+
+    from reprosuite.gossip.simulator import linear_grouped_forward
+
+    lin = nn.Linear(5, 3)
+    sim = GossipSimulator(lin, n_slots=4, loss_fn=cross_entropy)
+    sim.flat = sim.flat + torch.randn_like(sim.flat)
+    params = sim.unflatten(sim.flat)
+    x, xs = torch.randn(4, 7, 5), torch.randn(7, 5)
+    ref = vmap(lambda p, xx: functional_call(lin, p, (xx,)))(params, x)
+    assert torch.allclose(linear_grouped_forward(params, x), ref, atol=1e-6)
+    ref_shared = vmap(lambda p: functional_call(lin, p, (xs,)))(params)
+    assert torch.allclose(linear_grouped_forward(params, xs, shared_input=True), ref_shared, atol=1e-6)

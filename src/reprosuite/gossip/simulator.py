@@ -20,13 +20,36 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # per-example: (..., C), (...) -> (...)
+
+
+def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-example cross-entropy for any leading dims: (..., C), (...) -> (...).
+
+    Losses are per example (not vmapped means): vmap over F.cross_entropy is ~30x slower on CPU.
+    """
+    flat = nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="none")
+    return flat.reshape(y.shape)
+
+
+def linear_grouped_forward(params: dict[str, torch.Tensor], x: torch.Tensor,
+                           shared_input: bool = False) -> torch.Tensor:
+    """k stacked nn.Linear models: x (k, B, F) or shared (B, F) -> (k, B, C).
+
+    The shared-input case is one (B, F) @ (F, k*C) matmul; vmap's version is ~10x slower on CPU.
+    """
+    weight, bias = params["weight"], params["bias"]  # (k, C, F), (k, C)
+    if shared_input:
+        k, c, f = weight.shape
+        out = x @ weight.reshape(k * c, f).T + bias.reshape(-1)  # (B, k*C)
+        return out.reshape(len(x), k, c).transpose(0, 1)
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
 
 class GossipSimulator:
     """k stacked copies of ``model`` trained by D-SGD (local step, then gossip with W)."""
 
-    def __init__(self, model: nn.Module, *, n_slots: int, loss_fn: LossFn, momentum: float = 0.0,
+    def __init__(self, model: nn.Module, *, n_slots: int, loss_fn: LossFn = cross_entropy, momentum: float = 0.0,
                  weight_decay: float = 0.0, mix_momentum: bool = False, device: str = "cpu",
                  dtype: torch.dtype = torch.float32):
         if n_slots < 1:
@@ -43,6 +66,8 @@ class GossipSimulator:
         self.buf = torch.zeros_like(self.flat) if momentum else None  # (k, d), not mixed by default
         # a model may supply an equivalent grouped kernel (params (k, ...), x (k, B, ...)) -> (k, B, C)
         grouped = getattr(self.model, "grouped_forward", None)
+        if grouped is None and type(self.model) is nn.Linear:
+            grouped = linear_grouped_forward
         self._fwd = grouped if grouped is not None else vmap(self._forward, in_dims=(0, 0))
         self._fwd_shared_x = (vmap(self._forward, in_dims=(0, None)) if grouped is None
                               else lambda params, x: grouped(params, x, shared_input=True))
@@ -78,7 +103,7 @@ class GossipSimulator:
         """Per-slot minibatch gradients and losses; x (k, B, ...), y (k, B, ...) -> (k, d), (k,)."""
         leaf = self.flat.detach().requires_grad_(True)
         out = self._fwd(self.unflatten(leaf), x)  # (k, B, C)
-        losses = vmap(self.loss_fn)(out, y)  # (k,)
+        losses = self.loss_fn(out, y).mean(dim=1)  # (k,) minibatch mean per slot
         (grad,) = torch.autograd.grad(losses.sum(), leaf)  # slot losses are separable
         return grad, losses.detach()
 
@@ -117,16 +142,15 @@ class GossipSimulator:
                  chunk: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean loss and accuracy of x̄ (at='xbar', shapes ()) or of every slot (at='nodes', (k,))."""
         loss_sum, correct = 0.0, 0.0
-        reduction = self.loss_fn
         for start in range(0, len(x), chunk):
             xb, yb = x[start:start + chunk], y[start:start + chunk]
             if at == "xbar":
                 out = self._forward(self.unflatten(self.xbar()), xb)  # (B, C)
-                loss_sum = loss_sum + reduction(out, yb) * len(xb)
+                loss_sum = loss_sum + self.loss_fn(out, yb).sum()
                 correct = correct + (out.argmax(-1) == yb).sum().to(self.dtype)
             elif at == "nodes":
                 out = self._fwd_shared_x(self.unflatten(self.flat), xb)  # (k, B, C)
-                loss_sum = loss_sum + vmap(reduction, in_dims=(0, None))(out, yb) * len(xb)
+                loss_sum = loss_sum + self.loss_fn(out, yb.expand(out.shape[0], -1)).sum(dim=1)
                 correct = correct + (out.argmax(-1) == yb).sum(dim=1).to(self.dtype)
             else:
                 raise ValueError(f"at = {at!r}; allowed: xbar, nodes")

@@ -12,13 +12,13 @@ from torch import nn
 
 from reprosuite.data import image_dataset
 from reprosuite.gossip import spectra, topologies
-from reprosuite.gossip.simulator import GossipSimulator
+from reprosuite.gossip.simulator import GossipSimulator, cross_entropy
 
 
 def ridge_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(1/2) mean_b ‖out_b − onehot(y_b)‖² (l2 handled as weight decay)."""
+    """Per-example (1/2) ‖out − onehot(y)‖²: (..., C), (...) -> (...) (l2 is weight decay)."""
     target = nn.functional.one_hot(y, out.shape[-1]).to(out.dtype)
-    return 0.5 * ((out - target) ** 2).sum(-1).mean()
+    return 0.5 * ((out - target) ** 2).sum(-1)
 
 
 def _features(data) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,7 +32,7 @@ def run_family(c, *, model: str, family: str, member: str, x, y, generator_fn, d
     lams = spectra.eigenvalues(w)
     lr = c.lr_logistic if model == "logistic" else c.lr_ridge
     l2 = 0.0 if model == "logistic" else c.l2_ridge
-    loss_fn = nn.functional.cross_entropy if model == "logistic" else ridge_loss
+    loss_fn = cross_entropy if model == "logistic" else ridge_loss
     linear = nn.Linear(x.shape[1], int(y.max()) + 1)
     nn.init.zeros_(linear.weight)
     nn.init.zeros_(linear.bias)  # convex problems: every node starts at x^(0) = 0

@@ -11,12 +11,11 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
 from reprosuite.data import image_dataset, stratified_indices
 from reprosuite.gossip import spectra, topologies
 from reprosuite.gossip.partition import dirichlet_shards
-from reprosuite.gossip.simulator import GossipSimulator, NodeBatches
+from reprosuite.gossip.simulator import GossipSimulator, NodeBatches, cross_entropy
 from reprosuite.models.lenet import LeNetGN
 
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics
@@ -54,7 +53,7 @@ def run_fig3(cfg, ctx, shard):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(ctx.seed_for(f"init-a{alpha:g}"))  # same x^(0) for every topology
         model = LeNetGN(data.n_classes)
-    sim = GossipSimulator(model, n_slots=n, loss_fn=nn.functional.cross_entropy, momentum=c.momentum,
+    sim = GossipSimulator(model, n_slots=n, loss_fn=cross_entropy, momentum=c.momentum,
                           weight_decay=c.weight_decay, mix_momentum=c.mix_momentum, device=ctx.device)
     wt = sim.as_matrix(w)
     gen = ctx.torch_generator(f"batches-a{alpha:g}", device=ctx.device)

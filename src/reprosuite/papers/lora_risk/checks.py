@@ -161,10 +161,17 @@ def gd(tables, *, over_n, over_rtol, under_n, peft_init_min_gap, tiny_init_rtol,
     gap_peft = float(trained.loc[(under_n, 1.0)] / closed.loc[under_n] - 1)
     tiny = _rel(trained.loc[(under_n, tiny_scale)], closed.loc[under_n])
     ok = over <= over_rtol and gap_peft > peft_init_min_gap and tiny <= tiny_init_rtol
+    peft = t[(t["method"] == "lora_gd") & (t["n"] == under_n) & (t["init_scale"] == 1.0)].set_index("mc_seed")["risk"]
+    paired = peft / t[(t["method"] == "lora_closed") & (t["n"] == under_n)].set_index("mc_seed")["risk"] - 1
+    extra = ""
+    if "dist_to_closed" in t:
+        d = t[(t["method"] == "lora_gd") & (t["n"] == under_n) & (t["init_scale"] == 1.0)]["dist_to_closed"]
+        extra = f"; mean ‖B·A_init·P⊥‖² = {d.mean():.3g} ({d.mean() / closed.loc[under_n]:.2%} of the risk)"
     return Outcome(ok, {f"n{over_n}_max_rel": over, f"n{under_n}_peft_init_gap": gap_peft,
+                        f"n{under_n}_peft_gap_se": float(paired.std(ddof=1) / np.sqrt(len(paired))),
                         f"n{under_n}_tiny_init_rel": tiny},
                    {"over": f"<= {over_rtol}", "peft_gap": f"> {peft_init_min_gap}", "tiny": f"<= {tiny_init_rtol}"},
-                   f"{t['mc_seed'].nunique()} seeds; closed form n={under_n}: {closed.loc[under_n]:.4g}")
+                   f"{t['mc_seed'].nunique()} seeds; closed form n={under_n}: {closed.loc[under_n]:.4g}{extra}")
 
 
 def _acc(t: pd.DataFrame) -> pd.DataFrame:

@@ -138,6 +138,7 @@ def _run(c, ctx, n: int):
             iters = fit(model, x, y, optimizer=c.optimizer, max_iter=c.max_iter, warmup_steps=c.warmup_steps)
             w = effective_weight(model)
             yield dict(base, method="lora_gd", init_scale=float(scale), risk=float(np.sum((w - a0 - delta) ** 2)),
+                       dist_to_closed=float(np.sum((w - a0 - d_l) ** 2)),  # = ‖B A_init P⊥‖² when converged
                        train_loss=theory.training_loss(w - a0, resid, x), iterations=iters,
                        wall_time_s=time.time() - start)
         model = _Linear.make(a0)

@@ -71,7 +71,7 @@ def fig1(tables, cfg):
             if "crossover_n" in g:
                 for r in ranks:
                     ns = g.loc[(g["lora_rank"] == r), "crossover_n"].dropna()
-                    if len(ns) and dx / ns.iloc[0] >= dx / g["n"].max() / 2:
+                    if len(ns) and ns.iloc[0] <= g["n"].max():
                         ax.axvline(dx / ns.iloc[0], color=colors[r], ls="-.", lw=1, label=f"dx/n*(r={r}) {OURS}")
         ax.legend(fontsize=6, ncol=2)
     fig.suptitle("Excess risk vs dx/n; dots/bands: Monte Carlo of the authors' estimators; lines: " + OURS)
@@ -167,8 +167,9 @@ def _phase(ax, t, part, column, title, fig):
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
     mesh = ax.pcolormesh(piv.columns, piv.index, piv.to_numpy(), cmap="RdBu_r", norm=norm, shading="nearest")
     if not mc.empty:
-        ax.scatter(mc["axis_value"], mc["log10_n_over_dx"], c=mc[column], cmap="RdBu_r", norm=norm, s=60,
-                   edgecolors="black", label="Monte Carlo check points")
+        colors = plt.get_cmap("RdBu_r")(norm(mc[column].to_numpy(dtype=float)))
+        ax.scatter(mc["axis_value"], mc["log10_n_over_dx"], color=colors, s=70, edgecolors="black",
+                   label=f"Monte Carlo check points ({int(mc['n_seeds'].iloc[0])} seeds)")
         ax.legend(fontsize=6, loc="lower right")
     axis = th["axis"].iloc[0]
     if axis == "sigma":
@@ -206,7 +207,7 @@ def fig5(tables, cfg):
         if sub.empty:
             continue
         r = int(sub["lora_rank"].iloc[0])
-        _phase(axes[row, 1], t, part, "log10_ratio_rank", f"{part}: LoRA r = {r} vs FFT — {OURS} + MC", fig)
+        _phase(axes[row, 1], t, part, "log10_ratio_rank", f"{part}: LoRA r = {r} vs FFT — {OURS}; circles: MC, same colour scale", fig)
         _phase(axes[row, 2], t, part, "log10_ratio_oracle", f"{part}: oracle rank vs FFT — {OURS} + MC", fig)
     th = t[t["part"] == "sigma_theory"]
     ax = axes[1, 0]

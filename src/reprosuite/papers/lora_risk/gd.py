@@ -106,6 +106,7 @@ def run_gd(cfg, ctx, shard):
     import torch
 
     c = cfg.gd
+    ctx.use_dataset("synthetic_linear")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # 40×n matrices: extra threads only contend
     try:

@@ -90,6 +90,7 @@ def mc_grid(pc, *, part: str, progress):
 def run_fig5(cfg, ctx, shard):
     """Shards: rank (Monte Carlo + hybrid vs rank), {decay,sigma}_{theory,mc} (phase diagrams)."""
     part = shard["part"]
+    ctx.use_dataset("synthetic_linear")
     with threadpool_limits(cfg.mc_threads):
         if part == "rank":
             s = cfg.fig5.rank

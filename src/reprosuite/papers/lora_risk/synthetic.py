@@ -13,6 +13,8 @@ from threadpoolctl import threadpool_limits
 
 from . import montecarlo, theory
 
+SYNTHETIC = "synthetic_linear"  # the authors' linear model: Gaussian X, noisy labels (spec §3.1)
+
 # spec §3.5 accuracy cells: (grid value, rank) with rank 0 = FFT; reference "MC / hybrid" values
 HYBRID_CELLS = {
     "f1like": dict(grid="n", dx=50, dy=50, true_rank=4, spectrum="gaussian", scale=1.0, decay=0.5, sigma=1.0,
@@ -37,6 +39,7 @@ HYBRID_CELLS = {
 def run_identities(cfg, ctx, shard):
     """Claim 1: SVD form = authors' Σ̂^{1/2} form; r ≥ min(dy, m) ⇒ LoRA = FFT; A0 is irrelevant."""
     c = cfg.identities
+    ctx.use_dataset(SYNTHETIC)
     for i in range(c.n_cases):
         n = (c.dx // 2, 2 * c.dx + 3, c.dx - 3, c.dx + 4)[i % 4]
         rank = 1 + i % 3
@@ -64,6 +67,7 @@ def run_identities(cfg, ctx, shard):
 def run_firstorder(cfg, ctx, shard):
     """Claim 3 / tab_firstorder: in-span risk, Monte Carlo vs first-order formula (ours)."""
     s = cfg.firstorder
+    ctx.use_dataset(SYNTHETIC)
     with threadpool_limits(cfg.mc_threads):
         yield from montecarlo.sweep(dx=s.dx, dy=s.dy, ns=s.n, sigmas=s.sigma, true_ranks=s.true_rank,
                                     decays=s.decay, spectrum=s.spectrum, scale=s.scale, ranks=s.ranks,
@@ -74,6 +78,7 @@ def run_firstorder(cfg, ctx, shard):
 def run_hybrid(cfg, ctx, shard):
     """Claim 4 / tab_hybrid: Monte Carlo vs hybrid (ours) in the spec §3.5 cells."""
     spec = HYBRID_CELLS[shard["cell"]]
+    ctx.use_dataset(SYNTHETIC)
     grid = spec["grid"]
     point = {k: spec[k] for k in ("n", "sigma", "true_rank", "decay") if k in spec}
     ranks = sorted({r for (_, r) in spec["cells"] if r > 0})
@@ -110,6 +115,7 @@ def run_sweep(cfg, ctx, shard):
     """fig1–fig4: Monte Carlo mean ± std with the exact FFT risk and the hybrid/first-order
     predictions (ours) at every point; fig1's decay panel adds the crossover n* per rank."""
     s, keys = _sweep_for(cfg, ctx.experiment, shard)
+    ctx.use_dataset(SYNTHETIC)
     with threadpool_limits(cfg.mc_threads):
         for row in montecarlo.sweep(dx=s.dx, dy=s.dy, ns=s.n, sigmas=s.sigma, true_ranks=s.true_rank,
                                     decays=s.decay, spectrum=s.spectrum, scale=s.scale, ranks=s.ranks,

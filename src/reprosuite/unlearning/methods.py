@@ -146,6 +146,11 @@ def _ce(model, xb, yb, flag, t_f, fi):
     return F.cross_entropy(model(xb), yb)
 
 
+def _shifted(callback: Callback | None, offset: int) -> Callback | None:
+    """The FT stage of GA+FT reports its epochs after the GA stage's."""
+    return None if callback is None else (lambda epoch, model: callback(offset + epoch, model))
+
+
 def saliency_mask(model: nn.Module, data: UnlearnData, ratio: float, device: str,
                   batch_size: int = 512) -> dict[str, torch.Tensor]:
     """SalUn: keep the top ``ratio`` of |∇θ (-CE on D_f)| over all weights (one global threshold)."""
@@ -176,7 +181,8 @@ def unlearn(original: nn.Module, data: UnlearnData, cfg: MethodConfig, *, seed: 
             ft = mixed_epochs(model, data, MethodConfig(kind="ft", epochs=cfg.ft_epochs, momentum=cfg.momentum,
                                                         weight_decay=cfg.weight_decay),
                               batch_loss=_ce, use_forget=False, use_retain=True, lr=cfg.ft_lr,
-                              batch_size=cfg.ft_batch_size, **{**common, "seed": seed + 1, "callback": None})
+                              batch_size=cfg.ft_batch_size,
+                              **{**common, "seed": seed + 1, "callback": _shifted(callback, info["epochs_run"])})
             info = {**info, "ft_steps": ft["steps"], "steps": info["steps"] + ft["steps"]}
     elif cfg.kind == "rl":
         info = mixed_epochs(model, data, cfg, batch_loss=_ce_random, use_forget=True,

@@ -254,7 +254,7 @@ PAPER = register(Paper(
                                  "curves per method, LTD alongside; held-out retrain = noise floor."),
         "fig4": Artifact("fig4", inputs=("unlearn", "reference"), make=f"{_MOD}.plots:fig4",
                          caption="Affected-class metrics minus the retrain (pp), with the retrain ±std band."),
-        "fig5": Artifact("fig5", inputs=("ablation", "unlearn"), make=f"{_MOD}.plots:fig5",
+        "fig5": Artifact("fig5", inputs=("ablation", "unlearn", "reference"), make=f"{_MOD}.plots:fig5",
                          caption="LTD ablations: KL(hist_retrain || hist_teacher) vs support size with reference "
                                  "lines, and per-epoch unlearning dynamics."),
     },

@@ -137,7 +137,7 @@ def fig4(tables, cfg):
 
 
 def fig5(tables, cfg):
-    a, un = tables["ablation"], tables["unlearn"]
+    a, un, ref = tables["ablation"], tables["unlearn"], tables["reference"]
     fig, axes = plt.subplots(1, 3, figsize=(16, 4))
     s = a[a["support_mode"] == "closest"]
     s = s[s["teacher_threshold"] == s["teacher_threshold"].max()].sort_values("n_support")
@@ -145,15 +145,21 @@ def fig5(tables, cfg):
     ax.plot(s["n_support"], s["kl_retrain_teacher"], "o-", label="KL(retrain ‖ teacher)")
     ax.axhline(s["kl_retrain_uniform"].iloc[0], ls="--", color="tab:red", label="KL(retrain ‖ uniform) (RL)")
     ax.axhline(s["kl_retrain_all_c"].iloc[0], ls=":", color="k", label="KL(retrain ‖ all class c)")
-    ax.set(xscale="log", xlabel="support size (retained examples)", ylabel="KL of argmax histograms on D_f (nats)",
-           title="Support-size ablation (closest)")
+    ax.set(xscale="log", xlabel="support size (retained examples, log scale)",
+           ylabel="KL of argmax histograms on D_f (nats)", title="Support-size ablation (closest)")
+    ax.set_xticks(s["n_support"].tolist(), [str(int(n)) for n in s["n_support"]])
+    ax.minorticks_off()
     ax.legend(fontsize=7)
     ep = un[un["row"] == "epoch"]
+    retrain = ref[(ref["row"] == "aggregate") & ref["method"].isin(["retrain", "retrain_floor"])]
     for key, ax, label in (("ua", axes[1], "UA on D_f (fraction)"), ("ta", axes[2], "test accuracy (fraction)")):
         for method, g in ep.groupby("method"):
             m = g.groupby("epoch")[key].mean()
-            ax.plot(m.index, m.to_numpy(), "o-", ms=3, label=NAMES.get(method, method))
-        ax.set(xlabel="unlearning epoch", ylabel=label, title=f"Per-epoch dynamics: {key.upper()}")
+            ax.plot(m.index, m.to_numpy(), "o-", ms=4, label=NAMES.get(method, method))
+        ax.axhline(retrain[key].mean(), color="grey", ls="--", label="retrain mean")
+        ax.set(xlabel="unlearning epoch (GA+FT: GA stage, then FT)", ylabel=label,
+               title=f"Per-epoch dynamics: {key.upper()}")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=7)
     for ax in axes:
         ax.grid(alpha=0.3)

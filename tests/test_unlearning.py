@@ -13,8 +13,30 @@ from reprosuite.unlearning.configs import MethodConfig, TrainConfig
 from reprosuite.unlearning.ltd import soft_ce, soft_targets
 from reprosuite.unlearning.methods import UnlearnData, unlearn
 from reprosuite.unlearning.mia import loss_mia, svc_mia
-from reprosuite.unlearning.splits import full_class_split, partial_class_split, random_subset_split, split_facts
+from reprosuite.unlearning.splits import (
+    full_class_split,
+    partial_class_split,
+    random_subset_split,
+    split_facts,
+)
 from reprosuite.unlearning.training import predict, train_model
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared CI cores: oversubscription is slower
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """SmallCNN trained on the first 800 digits only."""
+    x, y, _, _ = digits
+    model = build_model("small_cnn", n_classes=10, in_channels=1, image_size=8, generator=torch.Generator().manual_seed(0))
+    train_model(model, x[:800], y[:800], TrainConfig(epochs=10, batch_size=64), seed=0)
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +80,7 @@ def test_same_seed_same_model(digits):
     models = []
     for _ in range(2):
         m = build_model("small_cnn", n_classes=10, in_channels=1, image_size=8, generator=torch.Generator().manual_seed(5))
-        train_model(m, x[:400], y[:400], cfg, seed=11)
+        train_model(m, x[:300], y[:300], cfg, seed=11)
         models.append(m.state_dict())
     assert all(torch.equal(models[0][k], models[1][k]) for k in models[0])
 
@@ -99,12 +121,11 @@ def test_bins_identical_across_methods_and_counts_sum():
     assert np.bincount(M.assign_bins(s, q), minlength=5).tolist() == [100] * 5
 
 
-def test_mia_near_chance_for_model_that_never_saw_forget_set(digits):
+def test_mia_near_chance_for_model_that_never_saw_forget_set(digits, trained):
     """A model trained without the 'forget' points: the loss MIA (forget vs test) is at chance and
     SVC-MIA scores the forget set like fresh test points."""
     x, y, xt, yt = digits
-    model = build_model("small_cnn", n_classes=10, in_channels=1, image_size=8, generator=torch.Generator().manual_seed(0))
-    train_model(model, x[:800], y[:800], TrainConfig(epochs=15, batch_size=64), seed=0)
+    model = trained
     lg = lambda a, b: (predict(model, a), b)  # noqa: E731
     member, forget = lg(x[:400], y[:400]), lg(x[800:1250], y[800:1250])  # forget: never trained on
     nonmember, fresh = lg(xt[:270], yt[:270]), lg(xt[270:], yt[270:])
@@ -114,10 +135,9 @@ def test_mia_near_chance_for_model_that_never_saw_forget_set(digits):
     assert abs(score_f - score_t) <= 15, (score_f, score_t)
 
 
-def test_unlearning_methods_run_and_time(digits):
+def test_unlearning_methods_run_and_time(digits, trained):
     x, y, _, _ = digits
-    model = build_model("small_cnn", n_classes=10, in_channels=1, image_size=8, generator=torch.Generator().manual_seed(0))
-    train_model(model, x, y, TrainConfig(epochs=2, batch_size=64), seed=0)
+    x, y, model = x[:800], y[:800], trained
     f = torch.from_numpy(partial_class_split(y.numpy(), 8, 0.5).forget)
     mask = torch.ones(len(y), dtype=torch.bool)
     mask[f] = False

@@ -175,8 +175,8 @@ def class_similarity(tables, method: str, min_repeats: int, **_):
     rs, rs_all = [], []
     for _, g in f.groupby("seed"):
         keep = g[g["class"] != g["deleted_class"]]
-        rs.append(pearsonr(keep["similarity"], keep["acc_drop"]).statistic)
-        rs_all.append(pearsonr(g["similarity"], g["acc_drop"]).statistic)
+        rs.append(float(pearsonr(keep["similarity"], keep["acc_drop"]).statistic))
+        rs_all.append(float(pearsonr(g["similarity"], g["acc_drop"]).statistic))
     n_pos = sum(r > 0 for r in rs)
     return Outcome(n_pos >= min_repeats, f"r without deleted class {[round(r, 3) for r in rs]}, "
                                          f"with {[round(r, 3) for r in rs_all]}", f"> 0 in >= {min_repeats} repeats")

@@ -83,7 +83,7 @@ def run_fig2a(cfg, ctx, shard):
             pred = spectra.stationary_consensus(lams, eta_mu=c.eta * c.mu)
             mean = float(per_chain.mean())
             se = float(per_chain.std(ddof=1) / np.sqrt(len(per_chain))) if len(per_chain) > 1 else float("nan")
-            yield {"kind": g["kind"], "family": g["family"], "topology": g["topology"], "n": n,
+            yield {"dataset": "synthetic gaussian noise", "kind": g["kind"], "family": g["family"], "topology": g["topology"], "n": n,
                    "p": spectra.spectral_gap(lams), "T_gap": spectra.t_gap(lams), "T_new": spectra.t_new(lams),
                    "predicted": pred, "measured": mean, "measured_se": se,
                           # complete graph: prediction 0, so the absolute error is reported

@@ -37,7 +37,7 @@ def run_fig1(cfg, ctx, shard):
         done.add((name, n))
         row = spectral_row(name, n=n)
         row["dim"] = n.bit_length() - 1 if name == "hypercube" else -1
-        yield row
+        yield {"dataset": "none (spectra of W)", **row}
 
 
 def run_transient(cfg, ctx, shard):
@@ -49,6 +49,6 @@ def run_transient(cfg, ctx, shard):
                 continue
             lams = spectra.eigenvalues(topologies.mixing_matrix(name, n=n))
             p, tg, tn = spectra.spectral_gap(lams), spectra.t_gap(lams), spectra.t_new(lams)
-            yield {"topology": name, "n": n, "p": p, "T_gap": tg, "T_new": tn,
+            yield {"dataset": "none (spectra of W)", "topology": name, "n": n, "p": p, "T_gap": tg, "T_new": tn,
                    "transient_prop1": spectra.transient_iterations(n=n, p=p, x=tg),
                    "transient_thm1": spectra.transient_iterations(n=n, p=p, x=tn)}

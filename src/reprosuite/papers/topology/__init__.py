@@ -104,7 +104,8 @@ class Fig3Config:
 
     dataset: Literal["fashion_mnist", "mnist5k", "digits", "mnist"] = "fashion_mnist"
     n_train: int | None = 15_000  # stratified train subset; None = full train set
-    n_test_nodes: int = 2_000  # test subset for per-node metrics (x̄ uses the full test set)
+    n_test: int | None = None  # stratified test subset for x̄ metrics; None = the full test set
+    n_test_nodes: int = 2_000  # test subset (of that) for per-node metrics
     n_nodes: int = 25
     topologies: tuple[str, ...] = ("complete", "torus", "ring", "star")
     alphas: tuple[float, ...] = (10.0, 0.1)

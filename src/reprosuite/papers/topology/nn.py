@@ -42,8 +42,9 @@ def run_fig3(cfg, ctx, shard):
     ctx.use_dataset(data.name, stand_in_for=None)
     train = stratified_indices(data.y_train, c.n_train or len(data.y_train), seed=0)
     x_train, y_train = _images(data.x_train[train], ctx.device), torch.as_tensor(data.y_train[train], device=ctx.device)
-    x_test, y_test = _images(data.x_test, ctx.device), torch.as_tensor(data.y_test, device=ctx.device)
-    sub = torch.as_tensor(stratified_indices(data.y_test, c.n_test_nodes, seed=0), device=ctx.device)
+    test = stratified_indices(data.y_test, c.n_test or len(data.y_test), seed=0)
+    x_test, y_test = _images(data.x_test[test], ctx.device), torch.as_tensor(data.y_test[test], device=ctx.device)
+    sub = torch.as_tensor(stratified_indices(y_test.cpu().numpy(), c.n_test_nodes, seed=0), device=ctx.device)
     alpha, name, n = float(shard["alpha"]), shard["topology"], c.n_nodes
     shards = dirichlet_shards(data.y_train[train], n_nodes=n, alpha=alpha, partitioner=c.partitioner,
                               seed=ctx.seed_for(f"partition-a{alpha:g}"))
@@ -84,5 +85,5 @@ def run_fig3(cfg, ctx, shard):
                 row |= {"test_loss_node_mean": float(loss.mean()), "test_accuracy_node_mean": float(acc.mean()),
                         "test_accuracy_node_min": float(acc.min())}
         rows.append(row)  # every epoch: train loss and consensus distance; test metrics at eval epochs
-        yield row
         ctx.save_state({"sim": sim.state_dict(), "generator": gen.get_state(), "rows": rows, "epoch": epoch + 1})
+        yield row

@@ -65,7 +65,9 @@ def fig2(tables, cfg):
     axes[2].set(title="class-mean cosine similarity (repeat 0)", xlabel="class", ylabel="class",
                 xticks=range(k), yticks=range(k))
     fig.colorbar(im, ax=axes[2], label="cosine similarity")
-    fig.suptitle(f"C-F2 full-class deletion on {t['dataset'].iloc[0]}")
+    pretty = {"mnist5k": "MNIST-5k (real MNIST digits, 4,000 train / 1,000 test)", "mnist": "MNIST"}
+    name = str(t["dataset"].iloc[0])
+    fig.suptitle(f"C-F2 full-class deletion of class {int(cls['deleted_class'].iloc[0])} on {pretty.get(name, name)}")
     fig.tight_layout()
     return fig
 

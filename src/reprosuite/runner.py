@@ -230,6 +230,10 @@ def run_job(paper, cfg: Any, *, experiment: str, shard: str, seed: int, scale: s
                        f"known: {', '.join(shards) or '(disabled at this scale)'}")
     threads = threads or int(os.environ.get("REPROSUITE_THREADS", "0")) or (os.cpu_count() or 1)
     torch.set_num_threads(threads)
+    # numpy/scipy BLAS too: unbounded BLAS threads oversubscribe parallel jobs (7x slower here)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
     torch.set_flush_denormal(True)  # denormals slow CPU training many-fold (topology spec §7)
     ctx = RunContext(paper=paper.id, experiment=experiment, shard=shard, seed=seed, scale=scale,
                      device=resolve_device(device), results=Path(results), data_dir=data_dir,

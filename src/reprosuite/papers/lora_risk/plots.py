@@ -81,16 +81,21 @@ def fig1(tables, cfg):
 
 def fig2(tables, cfg):
     t = tables["fig2"]
-    variants = list(dict.fromkeys(t["spectrum"]))
-    fig, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 4.5), squeeze=False)
-    for ax, v in zip(axes[0], variants):
+    order = ("gaussian", "constant", "fast_decay", "slow_decay")
+    variants = sorted(dict.fromkeys(t["spectrum"]), key=lambda v: order.index(v) if v in order else 9)
+    cols = min(2, len(variants))
+    rows = (len(variants) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 4.8 * rows), squeeze=False)
+    for ax in axes.flat[len(variants):]:
+        ax.set_visible(False)
+    for ax, v in zip(axes.flat, variants):
         g = t[t["spectrum"] == v]
         _curves(ax, g, "true_rank")
         ax.set_xlabel("true rank r* of Δ")
         ax.set_ylabel("excess risk ‖Â − A*‖²_F")
         ax.set_title(f"F2, {v} spectrum (dx = dy = {int(g['dx'].iloc[0])}, n = {int(g['n'].iloc[0])}, σ = {g['sigma'].iloc[0]:g})", fontsize=9)
         ax.legend(fontsize=6)
-    fig.suptitle("Excess risk vs true rank; lines: " + OURS)
+    fig.suptitle("Excess risk vs true rank (F2); LoRA r = 32 ≥ n coincides with FFT; lines: " + OURS)
     fig.tight_layout()
     return fig
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FormatStrFormatter, NullFormatter, ScalarFormatter
 
 PROBE = "head-only probe (no-adaptation reference)"
 
@@ -41,6 +42,13 @@ def fig6(tables, cfg):
     a2.set_xscale("log")
     a2.set_yscale("log")
     a2.invert_xaxis()
+    ns = sorted(a["n"].unique())
+    for ax in (a1, a2):
+        ax.set_xticks(ns)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    a2.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    a2.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
     a2.set_xlabel("training examples n (log scale, reversed)")
     a2.set_ylabel("test error rate (%)")
     a2.set_title("error rate vs n (log-log, n reversed as in §4 B)")

@@ -31,6 +31,12 @@ def resolve(ref: Ref) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), attr)
 
 
+def single_seed(cfg: Any) -> tuple[int, ...]:
+    """Seeds of an experiment that runs once: deterministic, internally batched over seeds,
+    or a shared model/reference that every seed of another experiment loads."""
+    return (0,)
+
+
 def _one_shard(cfg: Any) -> dict[str, dict]:
     return {"all": {}}
 

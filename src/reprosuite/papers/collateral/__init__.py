@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reprosuite.registry import Artifact, Experiment, Paper, register
+from reprosuite.registry import Artifact, Experiment, Paper, register, single_seed
 from reprosuite.unlearning.configs import LTDConfig, MethodConfig, TrainConfig
 
 METHOD_KEYS = ("ga", "rl_nr", "rl", "ft", "ga_ft", "salun", "ltd")
@@ -202,10 +202,6 @@ def _cellof(shard: str) -> str:  # "c2-f0.5-ga" -> "c2-f0.5"
     return "-".join(shard.split("-")[:2])
 
 
-def _SEED0(cfg) -> tuple[int, ...]:  # shared models and reference rows: one seed
-    return (0,)
-
-
 _MOD = "reprosuite.papers.collateral"
 
 PAPER = register(Paper(
@@ -215,16 +211,16 @@ PAPER = register(Paper(
              "Machine Unlearning. arXiv:2605.31317 (2026).",
     config=CollateralConfig,
     experiments={
-        "fig1": Experiment("fig1", run=f"{_MOD}.synthetic:run_fig1", shards=_fig1_shards, seeds=_SEED0,
+        "fig1": Experiment("fig1", run=f"{_MOD}.synthetic:run_fig1", shards=_fig1_shards, seeds=single_seed,
                            resources=lambda cfg: {"mem_mb": 2000, "runtime": 5, "gpu": 0},
                            description="synthetic ripple: GA-linear, RL-logistic"),
         "fig2": Experiment("fig2", run=f"{_MOD}.fullclass:run_fig2",
                            seeds=lambda cfg: cfg.fig2.repeats, resources=lambda cfg: {"mem_mb": 2000, "runtime": 5, "gpu": 0},
                            description="MNIST full-class deletion: accuracy drop vs class similarity"),
-        "models": Experiment("models", run=f"{_MOD}.main:run_models", shards=_model_shards, seeds=_SEED0,
+        "models": Experiment("models", run=f"{_MOD}.main:run_models", shards=_model_shards, seeds=single_seed,
                              resources=_resources(4000, 240),
                              description="original + retrains per (class, frac), trained once, shared"),
-        "reference": Experiment("reference", run=f"{_MOD}.main:run_reference", shards=_cell_shards, seeds=_SEED0,
+        "reference": Experiment("reference", run=f"{_MOD}.main:run_reference", shards=_cell_shards, seeds=single_seed,
                                 needs=lambda cfg, shard, seed: _model_needs(cfg, shard),
                                 resources=_resources(4000, 20),
                                 description="split facts; original, retrain and held-out-floor rows"),
@@ -232,7 +228,7 @@ PAPER = register(Paper(
                               needs=lambda cfg, shard, seed: _eval_needs(cfg, _cellof(shard)),
                               resources=_resources(4000, 60),
                               description="one unlearning method at one seed: bins, aggregates, MIA, RTE"),
-        "ablation": Experiment("ablation", run=f"{_MOD}.main:run_ablation", shards=_ablation_shards, seeds=_SEED0,
+        "ablation": Experiment("ablation", run=f"{_MOD}.main:run_ablation", shards=_ablation_shards, seeds=single_seed,
                                needs=lambda cfg, shard, seed: _eval_needs(cfg, _cellof(shard)),
                                resources=_resources(4000, 30),
                                description="LTD teacher: support size / mode / threshold, KL to the retrain"),

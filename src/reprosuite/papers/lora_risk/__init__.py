@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from reprosuite.registry import Artifact, Experiment, Paper, register
+from reprosuite.registry import Artifact, Experiment, Paper, register, single_seed
 
 from .configs import (
     F1_N,
@@ -88,10 +88,6 @@ def _mc(cfg, shards):
     return shards if cfg.synthetic else {}
 
 
-def _one_seed(cfg):
-    return (0,)
-
-
 def _practical_shards(cfg):
     p = cfg.practical
     out = {}
@@ -126,33 +122,33 @@ def _res(mem: int, minutes: int):
 
 EXPERIMENTS = {
     "identities": Experiment("identities", run=f"{P}.synthetic:run_identities",
-                             shards=lambda c: _mc(c, {"all": {}}), seeds=_one_seed,
+                             shards=lambda c: _mc(c, {"all": {}}), seeds=single_seed,
                              resources=_res(1000, 2), description="claim 1: estimator identities"),
     "firstorder": Experiment("firstorder", run=f"{P}.synthetic:run_firstorder",
-                             shards=lambda c: _mc(c, {"all": {}}), seeds=_one_seed,
+                             shards=lambda c: _mc(c, {"all": {}}), seeds=single_seed,
                              resources=_res(2000, 5), description="claim 3: first-order LoRA table"),
     "hybrid": Experiment("hybrid", run=f"{P}.synthetic:run_hybrid",
                          shards=lambda c: _mc(c, {k: {"cell": k} for k in ("f1like", "noise", "decay", "rank")}),
-                         seeds=_one_seed, resources=_res(2000, 5), description="claim 4: hybrid accuracy cells"),
+                         seeds=single_seed, resources=_res(2000, 5), description="claim 4: hybrid accuracy cells"),
     "fig1": Experiment("fig1", run=f"{P}.synthetic:run_sweep",
                        shards=lambda c: _mc(c, {"gauss": {"panel": "gauss"}, "decay": {"panel": "decay"}}),
-                       seeds=_one_seed, resources=_res(3000, 5), description="F1: risk vs dx/n"),
+                       seeds=single_seed, resources=_res(3000, 5), description="F1: risk vs dx/n"),
     "fig2": Experiment("fig2", run=f"{P}.synthetic:run_sweep",
                        shards=lambda c: _mc(c, {v: {"panel": v} for v in c.fig2.variants}),
-                       seeds=_one_seed, resources=_res(2000, 5), description="F2: risk vs true rank"),
+                       seeds=single_seed, resources=_res(2000, 5), description="F2: risk vs true rank"),
     "fig3": Experiment("fig3", run=f"{P}.synthetic:run_sweep", shards=lambda c: _mc(c, {"all": {}}),
-                       seeds=_one_seed, resources=_res(3000, 5), description="F3: risk vs noise"),
+                       seeds=single_seed, resources=_res(3000, 5), description="F3: risk vs noise"),
     "fig4": Experiment("fig4", run=f"{P}.synthetic:run_sweep", shards=lambda c: _mc(c, {"all": {}}),
-                       seeds=_one_seed, resources=_res(2000, 5), description="F4: risk vs decay rate"),
+                       seeds=single_seed, resources=_res(2000, 5), description="F4: risk vs decay rate"),
     "fig5": Experiment("fig5", run=f"{P}.phase:run_fig5",
                        shards=lambda c: _mc(c, {k: {"part": k} for k in (
                            "rank", "decay_theory", "decay_mc", "sigma_theory", "sigma_mc")
                            if c.fig5.mc_check or not k.endswith("_mc")}),
-                       seeds=_one_seed, resources=_res(3000, 5), description="rank curve and phase diagrams"),
+                       seeds=single_seed, resources=_res(3000, 5), description="rank curve and phase diagrams"),
     "gd": Experiment("gd", run=f"{P}.gd:run_gd", shards=lambda c: _mc(c, {f"n{n}": {"n": n} for n in c.gd.ns} if c.gd.enabled else {}),
-                     seeds=_one_seed, resources=_res(2000, 5), description="claim 9: peft GD vs closed form"),
+                     seeds=single_seed, resources=_res(2000, 5), description="claim 9: peft GD vs closed form"),
     "params": Experiment("params", run=f"{P}.practical:run_param_counts",
-                         shards=lambda c: {"all": {}} if c.practical.enabled else {}, seeds=_one_seed,
+                         shards=lambda c: {"all": {}} if c.practical.enabled else {}, seeds=single_seed,
                          resources=_res(4000, 3), description="claim 12: trainable parameter counts"),
     "practical": Experiment("practical", run=f"{P}.practical:run_practical",
                             shards=lambda c: _practical_shards(c) if c.practical.enabled else {},

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reprosuite.registry import Artifact, Experiment, Paper, register
+from reprosuite.registry import Artifact, Experiment, Paper, register, single_seed
 
 TOPOLOGIES = ("ring", "path", "torus", "grid", "hypercube", "star", "complete", "sym_exp")
 
@@ -148,10 +148,6 @@ def _fig3_shards(cfg):
     return {f"{t}-a{a:g}": {"topology": t, "alpha": a} for t in cfg.fig3.topologies for a in cfg.fig3.alphas}
 
 
-def _once(cfg):  # deterministic or internally batched experiments run once
-    return (0,)
-
-
 _MOD = "reprosuite.papers.topology"
 PAPER = register(Paper(
     id="topology",
@@ -160,13 +156,13 @@ PAPER = register(Paper(
              "Dependence in Decentralized SGD. ICML 2026. arXiv:2606.09154.",
     config=TopologyConfig,
     experiments={
-        "fig1": Experiment("fig1", run=f"{_MOD}.spectral:run_fig1", seeds=_once,
+        "fig1": Experiment("fig1", run=f"{_MOD}.spectral:run_fig1", seeds=single_seed,
                            resources=lambda cfg: {"mem_mb": 1000, "runtime": 5, "gpu": 0},
                            description="p, (1-p)/p, T_new of Metropolis topologies vs n"),
-        "transient": Experiment("transient", run=f"{_MOD}.spectral:run_transient", seeds=_once,
+        "transient": Experiment("transient", run=f"{_MOD}.spectral:run_transient", seeds=single_seed,
                                 resources=lambda cfg: {"mem_mb": 1000, "runtime": 5, "gpu": 0},
                                 description="transient iterations, Prop. 1 vs Theorem 1"),
-        "fig2a": Experiment("fig2a", run=f"{_MOD}.mechanism:run_fig2a", seeds=_once,
+        "fig2a": Experiment("fig2a", run=f"{_MOD}.mechanism:run_fig2a", seeds=single_seed,
                             resources=lambda cfg: {"mem_mb": 2000, "runtime": 10, "gpu": 0},
                             description="stationary consensus error of pure-noise D-SGD vs T_new"),
         "fig2": Experiment("fig2", run=f"{_MOD}.linear:run_fig2", shards=_fig2_shards,

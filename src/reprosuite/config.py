@@ -55,14 +55,13 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(value, arg, key, where)
-            except ConfigError as err:
-                errors.append(str(err))
+            except ConfigError:
+                continue
         names = " or ".join(_type_name(a) for a in args)
         raise ConfigError(f"{where}: {key} = {value!r} must be {names}")
     if origin is tuple:

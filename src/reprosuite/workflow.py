@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, load_config, to_dict
-from .registry import PAPER_IDS, Paper, load_papers
+from .registry import PAPER_IDS, Paper, iter_runs, load_papers
 
 
 class WorkflowConfigError(ConfigError):
@@ -109,7 +109,5 @@ def make_plan(config: dict[str, Any], root: Path) -> Plan:
         cfg = load_config(paper, scale, root=root, extra=extra)
         digest = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True, default=str).encode()).hexdigest()[:12]
         tables, figures = paper.active_artifacts(cfg)
-        from .registry import iter_runs
-
         plans[pid] = PaperPlan(paper, cfg, digest, list(iter_runs(paper, cfg)), list(tables), list(figures))
     return Plan(scale=scale, results=results.rstrip("/"), papers=plans)

@@ -38,12 +38,12 @@ def test_skip_outside_scale_with_reason(tmp_path):
 
 def test_report_only_is_evaluated_but_never_gates(tmp_path):
     result = _one(tmp_path, "smoke", params={"threshold": 1.0}, report_only=["smoke"])
-    assert result.status == "REPORT" and result.measured == 0.5 and "would fail" in result.reason
+    assert result.status == "REPORT" and result.measured == 0.5 and "would FAIL" in result.reason
 
 
 def test_broken_check_and_missing_table_never_pass(tmp_path):
     assert _one(tmp_path, "default", check="broken", params={}).status == "FAIL"
-    assert _one(tmp_path, "default", tables=["tab9"]).status == "SKIP"
+    assert _one(tmp_path, "default", tables=["tab9"]).status == "FAIL"
     assert _one(tmp_path, "default", check="nope").status == "FAIL"
 
 
@@ -55,3 +55,26 @@ def test_broken_check_and_missing_table_never_pass(tmp_path):
 def test_claims_yaml_is_validated(tmp_path, bad, needle):
     with pytest.raises(ConfigError, match=needle):
         _claims(tmp_path, [bad])
+
+
+def check_mean_above(tables, *, threshold):
+    from reprosuite.claims import Outcome
+    from reprosuite.stats import decide, mean_ci
+
+    return Outcome.decided([decide(mean_ci(tables["tab1"]["value"]), threshold, ">=", name="mean")])
+
+
+@pytest.mark.parametrize("values, verdict", [
+    ([1.0, 1.1, 0.9, 1.05], "PASS"),      # interval well above 0.5
+    ([0.0, 0.1, -0.1, 0.05], "FAIL"),     # interval well below 0.5
+    ([0.0, 1.0, 0.2, 0.9], "INCONCLUSIVE"),  # straddles 0.5
+])
+def test_interval_verdicts(tmp_path, values, verdict):
+    claim = {"id": "c", "statement": "s", "tables": ["tab1"], "check": "mean", "params": {"threshold": 0.5},
+             "scales": ["default"]}
+    tables = {"tab1": pd.DataFrame({"value": values})}
+    result = evaluate("topology", _claims(tmp_path, [claim]), tables, {"mean": check_mean_above}, "default")[0]
+    assert result.status == verdict
+    assert result.n_seeds == 4 and result.interval[0] < result.interval[1]
+    if verdict == "INCONCLUSIVE":
+        assert result.seeds_needed > 4 and "seeds would resolve" in result.reason

@@ -13,14 +13,19 @@ gates. Thresholds live in the YAML with their source, never in code.
       scales: [smoke, default, paper]      # where it gates (PASS/FAIL)
       report_only: [default]               # evaluated and recorded as REPORT, never gating
 
-A check returns ``Outcome(passed, measured, expected)``. Outside its scales a claim is SKIP
-with the reason; a check that raises is FAIL with the error as reason (never a silent pass).
+A check returns ``Outcome(passed, measured, expected)``; ``passed`` is True (PASS), False (FAIL)
+or None (INCONCLUSIVE: the interval straddles the threshold). A check whose measurement depends
+on seeds or Monte Carlo draws builds it from ``reprosuite.stats`` decisions
+(``Outcome.decided``), so the record carries the interval, the seed count and, when
+inconclusive, the seeds that would resolve it. Outside its scales a claim is SKIP with the
+reason; a check that raises, or a gated claim whose table is missing, is FAIL with the reason
+(never a silent pass).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +34,9 @@ import pandas as pd
 import yaml
 
 from .config import ConfigError
+from .stats import Decision, combine, worst
 
-STATUSES = ("PASS", "FAIL", "SKIP", "REPORT")
+STATUSES = ("PASS", "FAIL", "INCONCLUSIVE", "SKIP", "REPORT")
 CLAIM_KEYS = {"id", "source", "statement", "tables", "check", "params", "scales", "report_only"}
 
 
@@ -39,10 +45,30 @@ class Outcome:
     """What a check measured. ``measured`` and ``expected`` are short human-readable strings
     (numbers formatted by the check) or numbers."""
 
-    passed: bool
+    passed: bool | None
     measured: Any
     expected: Any
     detail: str = ""
+    interval: tuple[float, float] | None = None  # of the deciding quantity, at ``level``
+    n_seeds: int | None = None  # seeds (or draws) behind the interval
+    seeds_needed: int | None = None  # INCONCLUSIVE: seeds that would resolve it at this variance
+    level: float | None = None
+
+    @classmethod
+    def decided(cls, decisions: Sequence[Decision], *, measured: Any = None, expected: Any = None,
+                detail: str = "") -> Outcome:
+        """Combine cell decisions (all PASS / any FAIL / otherwise INCONCLUSIVE); the interval shown
+        is the deciding cell's (the failing one, or the one furthest from being resolved)."""
+        passed, need = combine(decisions)
+        if not decisions:
+            return cls(False, measured, expected, detail or "no cells to decide")
+        key = worst(decisions)
+        est = key.estimate
+        cells = "; ".join(f"{d.name or 'cell'} {d.estimate.text()} {d.expected}" + ("" if d.passed else (" FAIL" if d.passed is False else " ?"))
+                          for d in decisions if d.passed is not True)
+        return cls(passed, est.value if measured is None else measured, key.expected if expected is None else expected,
+                   "; ".join(x for x in (detail, cells) if x), interval=(est.lo, est.hi), n_seeds=est.n,
+                   seeds_needed=need, level=est.level)
 
 
 @dataclass
@@ -57,6 +83,10 @@ class ClaimResult:
     scale: str
     reason: str = ""
     tables: list[str] = field(default_factory=list)
+    interval: list[float] | None = None
+    n_seeds: int | None = None
+    seeds_needed: int | None = None
+    level: float | None = None
 
 
 def load_claims(path: Path) -> list[dict[str, Any]]:
@@ -98,9 +128,9 @@ def evaluate(paper_id: str, claims: list[dict[str, Any]], tables: Mapping[str, p
                                        reason=f"checked at {', '.join(claim['scales'])} only"))
             continue
         missing = [t for t in claim["tables"] if t not in tables]
-        if missing:
-            results.append(ClaimResult(**base, status="SKIP", measured=None, expected=None,
-                                       reason=f"table {', '.join(missing)} not produced at scale {scale}"))
+        if missing:  # a gated claim never passes for want of its evidence
+            results.append(ClaimResult(**base, status="REPORT" if report_only else "FAIL", measured=None, expected=None,
+                                       reason=f"table {', '.join(missing)} missing at scale {scale}"))
             continue
         check = checks.get(claim["check"])
         if check is None:
@@ -113,12 +143,17 @@ def evaluate(paper_id: str, claims: list[dict[str, Any]], tables: Mapping[str, p
             results.append(ClaimResult(**base, status="FAIL", measured=None, expected=None,
                                        reason=f"check raised {type(err).__name__}: {err}"))
             continue
-        status = "REPORT" if report_only else ("PASS" if out.passed else "FAIL")
+        verdict = {True: "PASS", False: "FAIL", None: "INCONCLUSIVE"}[None if out.passed is None else bool(out.passed)]
+        status = "REPORT" if report_only else verdict
         reason = out.detail
+        if verdict == "INCONCLUSIVE" and out.seeds_needed:
+            reason = f"about {out.seeds_needed} seeds would resolve it" + (f"; {reason}" if reason else "")
         if report_only:
-            reason = f"report-only at {scale}; would {'pass' if out.passed else 'fail'}" + (f"; {out.detail}" if out.detail else "")
+            reason = f"report-only at {scale}; would {verdict}" + (f"; {reason}" if reason else "")
+        interval = None if out.interval is None else [float(v) for v in out.interval]
         results.append(ClaimResult(**base, status=status, measured=_jsonable(out.measured),
-                                   expected=_jsonable(out.expected), reason=reason))
+                                   expected=_jsonable(out.expected), reason=reason, interval=interval,
+                                   n_seeds=out.n_seeds, seeds_needed=out.seeds_needed, level=out.level))
     return results
 
 

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import register_model
+
 
 class SmallCNN(nn.Module):
     """conv(16) -> pool -> conv(32) -> pool -> FC(-> 64) -> FC(-> n_classes)."""
@@ -93,28 +95,16 @@ class CifarResNet(nn.Module):
         return self.head(self.features(x))
 
 
-def resnet8(n_classes: int = 100, in_channels: int = 3) -> CifarResNet:
+@register_model("small_cnn")
+def small_cnn(*, n_classes: int, in_channels: int, image_size: int) -> SmallCNN:
+    return SmallCNN(in_channels, n_classes, image_size)
+
+
+@register_model("resnet8")
+def resnet8(n_classes: int = 100, in_channels: int = 3, image_size: int = 32) -> CifarResNet:
     return CifarResNet((1, 1, 1), n_classes, in_channels)
 
 
-def resnet56(n_classes: int = 100, in_channels: int = 3) -> CifarResNet:
+@register_model("resnet56")
+def resnet56(n_classes: int = 100, in_channels: int = 3, image_size: int = 32) -> CifarResNet:
     return CifarResNet((9, 9, 9), n_classes, in_channels)
-
-
-ARCHS = {
-    "small_cnn": lambda n_classes, in_channels, image_size: SmallCNN(in_channels, n_classes, image_size),
-    "resnet8": lambda n_classes, in_channels, image_size: resnet8(n_classes, in_channels),
-    "resnet56": lambda n_classes, in_channels, image_size: resnet56(n_classes, in_channels),
-}
-
-
-def build_model(arch: str, *, n_classes: int, in_channels: int, image_size: int,
-                generator: torch.Generator | None = None) -> nn.Module:
-    """Build ``arch`` with weights drawn from ``generator`` (deterministic by seed)."""
-    if arch not in ARCHS:
-        raise KeyError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
-    if generator is None:
-        return ARCHS[arch](n_classes, in_channels, image_size)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-        return ARCHS[arch](n_classes, in_channels, image_size)

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import register_model
+
 N_PARAMETERS = 44_470
 
 
@@ -62,3 +64,10 @@ def grouped_forward(params: dict[str, torch.Tensor], x: torch.Tensor, shared_inp
 
 
 LeNetGN.grouped_forward = staticmethod(grouped_forward)
+
+
+@register_model("lenet_gn")
+def lenet_gn(*, n_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> LeNetGN:
+    if (in_channels, image_size) != (1, 28):
+        raise ValueError(f"lenet_gn takes 1x28x28 images, not {in_channels}x{image_size}x{image_size}")
+    return LeNetGN(n_classes)

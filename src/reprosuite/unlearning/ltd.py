@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.cnn import build_model
+from ..models import build_model
 from .configs import LTDConfig
 from .methods import Callback, Stopwatch, UnlearnData, mixed_epochs
 from .metrics import cosine_to_centre, forget_centre

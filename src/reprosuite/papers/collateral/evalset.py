@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from reprosuite.data import image_dataset, stratified_indices
-from reprosuite.models.cnn import build_model
+from reprosuite.models import build_model
 from reprosuite.unlearning import metrics as M
 from reprosuite.unlearning.methods import UnlearnData
 from reprosuite.unlearning.mia import loss_mia, svc_mia

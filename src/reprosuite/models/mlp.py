@@ -1,0 +1,33 @@
+"""Multi-layer perceptrons (certified: the paper's MNIST MLP and small default-scale MLPs)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .registry import register_model
+
+
+class MLP(nn.Module):
+    """Flatten -> [Linear -> ReLU] * len(hidden) -> Linear(n_classes); ``features`` is the last hidden layer."""
+
+    def __init__(self, in_features: int, n_classes: int, hidden: tuple[int, ...] = (256, 128)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.body = nn.Sequential(nn.Flatten(), *layers)
+        self.head = nn.Linear(width, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # (N, ...) -> (N, hidden[-1])
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@register_model("mlp")
+def mlp(*, n_classes: int, in_channels: int, image_size: int) -> MLP:
+    return MLP(in_channels * image_size * image_size, n_classes)

@@ -15,25 +15,47 @@ from reprosuite.registry import Artifact, Experiment, Paper, register, single_se
 
 TOPOLOGIES = ("ring", "path", "torus", "grid", "hypercube", "star", "complete", "sym_exp")
 
+# The dataclass defaults are the paper's own settings (paper scale). experiments/topology/default.yaml
+# and smoke.yaml override some of them; UNKNOWN marks a value the paper does not state (see
+# docs/papers/topology.md, "UNKNOWNs and options").
+
 
 def _check_topologies(names: tuple[str, ...], key: str) -> None:
+    if not names:
+        raise ValueError(f"{key} = () must name at least one topology; allowed: {', '.join(TOPOLOGIES)}")
     bad = [t for t in names if t not in TOPOLOGIES]
     if bad:
         raise ValueError(f"{key} has {bad[0]!r}; allowed: {', '.join(TOPOLOGIES)}")
+
+
+def _positive(obj, prefix: str, *keys: str) -> None:
+    """Refuse a non-positive number (or any non-positive entry of a tuple) in one line."""
+    for key in keys:
+        value = getattr(obj, key)
+        values = value if isinstance(value, tuple) else (value,)
+        if value is not None and any(v <= 0 for v in values):
+            raise ValueError(f"{prefix}.{key} = {value!r} must be > 0")
+
+
+def _at_least(obj, prefix: str, key: str, low: float) -> None:
+    value = getattr(obj, key)
+    values = value if isinstance(value, tuple) else (value,)
+    if any(v < low for v in values):
+        raise ValueError(f"{prefix}.{key} = {value!r} must be >= {low:g}")
 
 
 @dataclass(frozen=True)
 class Fig1Config:
     """Fig. 1: (1-p)/p and T_new vs n for Metropolis topologies; hypercube vs dimension."""
 
-    n_values: tuple[int, ...] = (16, 25, 36, 64, 100, 144, 196, 256, 400)
+    n_values: tuple[int, ...] = (16, 25, 36, 64, 100, 144, 196, 256, 400, 576, 784, 1024)
     topologies: tuple[str, ...] = TOPOLOGIES
     hypercube_dims: tuple[int, ...] = (4, 5, 6, 7, 8, 9, 10)
 
     def __post_init__(self):
         _check_topologies(self.topologies, "fig1.topologies")
-        if min(self.n_values) < 4:
-            raise ValueError(f"fig1.n_values = {self.n_values} must all be >= 4")
+        _at_least(self, "fig1", "n_values", 4)
+        _at_least(self, "fig1", "hypercube_dims", 1)
 
 
 @dataclass(frozen=True)
@@ -45,16 +67,17 @@ class TransientConfig:
 
     def __post_init__(self):
         _check_topologies(self.topologies, "transient.topologies")
+        _at_least(self, "transient", "n_values", 4)
 
 
 @dataclass(frozen=True)
 class Fig2aConfig:
-    """§3.7 mechanism check: pure-noise D-SGD, stationary consensus error / (d η² σ²) vs T_new."""
+    """Stationary consensus identity (ours): pure-noise D-SGD, consensus error / (d η² σ²) vs T_new."""
 
     n_values: tuple[int, ...] = (16, 25, 64)
     topologies: tuple[str, ...] = TOPOLOGIES
     families: tuple[Literal["kronecker", "spectral"], ...] = ("kronecker", "spectral")
-    family_n: tuple[int, ...] = (64,)
+    family_n: tuple[int, ...] = (64, 200)
     kronecker_members: tuple[str, ...] = ("complete", "hypercube", "ring")
     spectral_members: tuple[str, ...] = ("spike", "graded", "flat")
     d: int = 10
@@ -63,39 +86,51 @@ class Fig2aConfig:
     mu: float = 0.0  # isotropic quadratic curvature; 0 = pure noise (T_new exactly)
     iterations: int = 20_000
     burn_in: float = 0.5  # fraction of iterations discarded before averaging
-    chains: int = 2  # independent seeds, run as a tensor axis in one job (minimum per matrix)
-    target_rel_se: float | None = None  # more chains where the predicted Monte Carlo s.e. exceeds it
-    max_chains: int = 64
+    chains: int = 5  # independent seeds, run as a tensor axis in one job (minimum per matrix)
+    target_rel_se: float | None = 0.005  # more chains where the predicted Monte Carlo s.e. exceeds it
+    max_chains: int = 256
 
     def __post_init__(self):
         _check_topologies(self.topologies, "fig2a.topologies")
+        _check_topologies(self.kronecker_members, "fig2a.kronecker_members")
+        _at_least(self, "fig2a", "n_values", 4)
+        _at_least(self, "fig2a", "family_n", 8)
+        _positive(self, "fig2a", "d", "eta", "sigma", "iterations", "target_rel_se")
+        if self.mu < 0:
+            raise ValueError(f"fig2a.mu = {self.mu} must be >= 0")
         if not 0.0 <= self.burn_in < 1.0:
             raise ValueError(f"fig2a.burn_in = {self.burn_in} must be in [0, 1)")
         if self.chains < 2:
             raise ValueError(f"fig2a.chains = {self.chains} must be >= 2 (the standard error needs two)")
+        if self.max_chains < self.chains:
+            raise ValueError(f"fig2a.max_chains = {self.max_chains} must be >= fig2a.chains = {self.chains}")
 
 
 @dataclass(frozen=True)
 class Fig2Config:
     """Fig. 2: logistic / ridge regression with fixed-p families, homogeneous data."""
 
-    dataset: Literal["mnist5k", "digits", "mnist"] = "mnist5k"
-    n_nodes: int = 64
-    batch_size: int = 16
+    dataset: Literal["mnist5k", "digits", "mnist"] = "mnist"  # full MNIST (needs internet or data_dir)
+    n_nodes: int = 200
+    batch_size: int = 16  # UNKNOWN
     models: tuple[Literal["logistic", "ridge"], ...] = ("logistic", "ridge")
     families: tuple[Literal["kronecker", "spectral"], ...] = ("kronecker", "spectral")
-    kronecker_members: tuple[str, ...] = ("complete", "hypercube", "ring")
-    spectral_members: tuple[str, ...] = ("spike", "flat")
-    lr_logistic: float = 0.1
-    lr_ridge: float = 0.01
+    kronecker_members: tuple[str, ...] = ("complete", "sym_exp", "torus")
+    spectral_members: tuple[str, ...] = ("spike", "graded", "flat")
+    lr_logistic: float = 0.1  # UNKNOWN (grid {0.1, 0.01, 0.001})
+    lr_ridge: float = 0.01  # UNKNOWN
     l2_ridge: float = 1e-3
-    iterations: int = 1000
+    iterations: int = 5000  # UNKNOWN (5,000 proposed)
     eval_every: int = 50
+    min_seeds: int = 1  # run at least this many seeds: the paper's seeds, then the next integers
 
     def __post_init__(self):
-        if self.n_nodes < 2 or self.batch_size < 1 or self.iterations < 1:
-            raise ValueError(f"fig2: n_nodes = {self.n_nodes}, batch_size = {self.batch_size}, "
-                             f"iterations = {self.iterations} must be positive (n_nodes >= 2)")
+        _check_topologies(self.kronecker_members, "fig2.kronecker_members")
+        _positive(self, "fig2", "batch_size", "lr_logistic", "lr_ridge", "iterations", "eval_every", "min_seeds")
+        if self.n_nodes < 2:
+            raise ValueError(f"fig2.n_nodes = {self.n_nodes} must be >= 2")
+        if self.l2_ridge < 0:
+            raise ValueError(f"fig2.l2_ridge = {self.l2_ridge} must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -103,18 +138,18 @@ class Fig3Config:
     """Fig. 3: LeNet-GN D-SGD on Fashion-MNIST, n nodes, Dirichlet(α) label skew."""
 
     dataset: Literal["fashion_mnist", "mnist5k", "digits", "mnist"] = "fashion_mnist"
-    n_train: int | None = 15_000  # stratified train subset; None = full train set
+    n_train: int | None = None  # stratified train subset; None = full train set
     n_test: int | None = None  # stratified test subset for x̄ metrics; None = the full test set
     n_test_nodes: int = 2_000  # test subset (of that) for per-node metrics
     n_nodes: int = 25
-    topologies: tuple[str, ...] = ("complete", "torus", "ring", "star")
-    alphas: tuple[float, ...] = (10.0, 0.1)
+    topologies: tuple[str, ...] = ("complete", "sym_exp", "torus", "grid", "ring", "path", "star")
+    alphas: tuple[float, ...] = (10.0, 0.1)  # UNKNOWN (likely {10, 0.1})
     partitioner: Literal["relaysgd_equal", "plain_dirichlet"] = "relaysgd_equal"
-    epochs: int = 8
+    epochs: int = 100  # UNKNOWN (100 proposed)
     batch_size: int = 32
-    lr: float = 0.05
-    lr_min: float = 0.0
-    warmup_epochs: int = 0
+    lr: float = 0.1  # UNKNOWN: grid {0.1, 0.01, 0.001}; others with --config set=fig3.lr=0.01
+    lr_min: float = 1e-4
+    warmup_epochs: int = 10
     warmup_lr: float = 5e-5
     momentum: float = 0.9
     mix_momentum: bool = False
@@ -124,20 +159,46 @@ class Fig3Config:
 
     def __post_init__(self):
         _check_topologies(self.topologies, "fig3.topologies")
-        if any(a <= 0 for a in self.alphas):
-            raise ValueError(f"fig3.alphas = {self.alphas} must be > 0")
-        if self.epochs < 1 or self.warmup_epochs >= self.epochs + 1:
-            raise ValueError(f"fig3.epochs = {self.epochs} must be >= 1 and > warmup_epochs")
+        _positive(self, "fig3", "n_train", "n_test", "n_test_nodes", "alphas", "epochs", "batch_size", "lr",
+                  "warmup_lr", "eval_every")
+        if self.n_nodes < 2:
+            raise ValueError(f"fig3.n_nodes = {self.n_nodes} must be >= 2")
+        if not self.alphas:
+            raise ValueError("fig3.alphas = () must name at least one Dirichlet α > 0")
+        if not 0.0 <= self.lr_min <= self.lr:
+            raise ValueError(f"fig3.lr_min = {self.lr_min} must be in [0, lr = {self.lr}]")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(f"fig3.warmup_epochs = {self.warmup_epochs} must be in [0, epochs = {self.epochs})")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"fig3.momentum = {self.momentum} must be in [0, 1)")
+        if self.weight_decay < 0:
+            raise ValueError(f"fig3.weight_decay = {self.weight_decay} must be >= 0")
 
 
 @dataclass(frozen=True)
 class TopologyConfig:
-    seeds: tuple[int, ...] = (0, 1)
+    seeds: tuple[int, ...] = (0, 1, 2)
     fig1: Fig1Config = field(default_factory=Fig1Config)
     transient: TransientConfig = field(default_factory=TransientConfig)
     fig2a: Fig2aConfig = field(default_factory=Fig2aConfig)
     fig2: Fig2Config = field(default_factory=Fig2Config)
     fig3: Fig3Config = field(default_factory=Fig3Config)
+
+    def __post_init__(self):
+        if not self.seeds:
+            raise ValueError("seeds = () must list at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds = {self.seeds} must not repeat a seed")
+
+
+def fig2_seeds(cfg) -> tuple[int, ...]:
+    """The paper's seeds, extended by the next integers to ``fig2.min_seeds`` (claim 7 is sized by seeds)."""
+    seeds = list(cfg.seeds)
+    nxt = max(seeds) + 1
+    while len(seeds) < cfg.fig2.min_seeds:
+        seeds.append(nxt)
+        nxt += 1
+    return tuple(seeds)
 
 
 def _fig2_shards(cfg):
@@ -165,7 +226,7 @@ PAPER = register(Paper(
         "fig2a": Experiment("fig2a", run=f"{_MOD}.mechanism:run_fig2a", seeds=single_seed,
                             resources=lambda cfg: {"mem_mb": 2000, "runtime": 10, "gpu": 0},
                             description="stationary consensus error of pure-noise D-SGD vs T_new"),
-        "fig2": Experiment("fig2", run=f"{_MOD}.linear:run_fig2", shards=_fig2_shards,
+        "fig2": Experiment("fig2", run=f"{_MOD}.linear:run_fig2", shards=_fig2_shards, seeds=fig2_seeds,
                            resources=lambda cfg: {"mem_mb": 2000, "runtime": 10, "gpu": 0},
                            description="logistic/ridge D-SGD with fixed-p families"),
         "fig3": Experiment("fig3", run=f"{_MOD}.nn:run_fig3", shards=_fig3_shards,

@@ -7,7 +7,7 @@
 import sys
 from pathlib import Path
 
-from reprosuite.workflow import WorkflowConfigError, make_plan
+from reprosuite.workflow import make_plan
 from reprosuite.config import ConfigError
 
 
@@ -15,7 +15,7 @@ configfile: "config/config.yaml"
 
 
 try:
-    PLAN = make_plan(config, Path(workflow.basedir))
+    PLAN = make_plan(config, Path(workflow.basedir), write=True)
 except ConfigError as err:  # bad input stops before any job, in one line
     sys.exit(f"reprosuite: {err}")
 

@@ -48,7 +48,7 @@ def test_dry_run_lists_every_expected_output(tmp_path):
 @pytest.mark.parametrize("arg, needle", [
     ("scale=bogus", "config: scale = 'bogus' is not allowed; allowed: smoke, default, paper"),
     ("device=tpu", "config: device = 'tpu' is not allowed; allowed: auto, cpu, cuda"),
-    ("papers=nonsense", "config: papers.0 = 'nonsense' is not allowed"),
+    ("papers=nonsense", "config: papers = 'nonsense' is not allowed; allowed: all, topology"),
     ("sclae=smoke", "config: unknown key 'sclae'; allowed: scale, device"),
 ])
 def test_bad_suite_config_stops_in_one_line(arg, needle, tmp_path):

@@ -48,9 +48,16 @@ def paper_tables(wc):
     return PLAN.table_inputs(wc.paper, [*plan.paper.active_experiments(plan.cfg), *plan.tables])
 
 
-def config_hash(wc):
-    """Changing a paper's resolved config re-runs its jobs (Snakemake's params trigger)."""
-    return PLAN.papers[wc.paper].config_hash
+def resolved(wc):
+    """The paper's resolved config (written at parse time), read by every step of the paper."""
+    return "--resolved " + shlex.quote(PLAN.papers[wc.paper].config_path)
+
+
+def settings_hash(wc):
+    """Changing the settings an experiment reads (or those of the runs it needs) re-runs its jobs
+    (Snakemake's params trigger); other settings of the paper leave them alone."""
+    name = getattr(wc, "experiment", None) or wc.name
+    return PLAN.papers[wc.paper].experiment_hash(name)
 
 
 def caption(wc):

@@ -1,5 +1,16 @@
 # Generic rules: run -> aggregate -> table / figure -> check_claims -> summary.
 
+# Steps that take seconds run on the submitting host under a cluster executor (one
+# sbatch each would cost minutes of queueing and two Snakemake start-ups per step).
+localrules:
+    all,
+    aggregate,
+    table,
+    figure,
+    check_claims,
+    summary,
+    readme,
+
 
 rule run:
     """One job per (paper, experiment, shard, seed): records + provenance."""
@@ -15,7 +26,8 @@ rule run:
         common=COMMON,
         device=config["device"],
         data_dir=DATA_DIR,
-        config_hash=config_hash,
+        resolved=resolved,
+        settings_hash=settings_hash,
     threads: config["threads_per_job"]
     resources:
         mem_mb=run_resource("mem_mb", 2000),
@@ -23,7 +35,7 @@ rule run:
         gpu=run_resource("gpu", 0),
     shell:
         "{params.py} run {wildcards.paper} {wildcards.experiment} --shard {wildcards.shard} "
-        "--seed {wildcards.seed} {params.common} --device {params.device} --threads {threads} "
+        "--seed {wildcards.seed} {params.common} {params.resolved} --device {params.device} --threads {threads} "
         "{params.data_dir} > {log} 2>&1"
 
 
@@ -38,9 +50,10 @@ rule aggregate:
     params:
         py=PY,
         common=COMMON,
-        config_hash=config_hash,
+        resolved=resolved,
+        settings_hash=settings_hash,
     shell:
-        "{params.py} aggregate {wildcards.paper} {wildcards.name} {params.common} > {log} 2>&1"
+        "{params.py} aggregate {wildcards.paper} {wildcards.name} {params.common} {params.resolved} > {log} 2>&1"
 
 
 rule table:
@@ -55,8 +68,9 @@ rule table:
     params:
         py=PY,
         common=COMMON,
+        resolved=resolved,
     shell:
-        "{params.py} table {wildcards.paper} {wildcards.name} {params.common} > {log} 2>&1"
+        "{params.py} table {wildcards.paper} {wildcards.name} {params.common} {params.resolved} > {log} 2>&1"
 
 
 rule figure:
@@ -76,9 +90,10 @@ rule figure:
     params:
         py=PY,
         common=COMMON,
+        resolved=resolved,
         caption=caption,
     shell:
-        "{params.py} figure {wildcards.paper} {wildcards.name} {params.common} > {log} 2>&1"
+        "{params.py} figure {wildcards.paper} {wildcards.name} {params.common} {params.resolved} > {log} 2>&1"
 
 
 rule check_claims:
@@ -93,8 +108,9 @@ rule check_claims:
     params:
         py=PY,
         common=COMMON,
+        resolved=resolved,
     shell:
-        "{params.py} claims {wildcards.paper} {params.common} > {log} 2>&1"
+        "{params.py} claims {wildcards.paper} {params.common} {params.resolved} > {log} 2>&1"
 
 
 rule summary:

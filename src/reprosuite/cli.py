@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from .config import ConfigError
 from .registry import SCALES, get_paper, iter_runs, load_papers
 
 
@@ -25,15 +26,36 @@ def _listing() -> str:
 def _common(p: argparse.ArgumentParser, paper: bool = True) -> None:
     if paper:
         p.add_argument("paper")
-    p.add_argument("--scale", default="default", choices=SCALES)
-    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--scale", default=None, choices=SCALES, help="default: default (or the resolved file's)")
+    p.add_argument("--results", type=Path, default=None, help="default: results/ at default scale, else results/<scale>/")
+    if paper:
+        p.add_argument("--resolved", type=Path, default=None,
+                       help="read the resolved config from this file (what the workflow writes and every step reads)")
+        p.add_argument("--seeds", default=None, help="override the seeds, e.g. 0,1,2")
+        p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a paper setting (repeatable), validated like the YAML files")
 
 
 def _load(args):
-    from .config import load_config
+    """(paper, cfg): from the resolved-config file when given, else resolved here from the options."""
+    from .config import parse_seeds, parse_sets, read_resolved, resolve_config, set_targets_someone
+    from .workflow import default_results
 
     paper = get_paper(args.paper)
-    return paper, load_config(paper, args.scale)
+    if args.resolved is not None:
+        scale, cfg = read_resolved(args.resolved, paper)
+        if args.scale not in (None, scale):
+            raise ConfigError(f"--scale {args.scale} does not match {args.resolved}, resolved at scale {scale}")
+    else:
+        scale = args.scale or "default"
+        seeds = parse_seeds(args.seeds, "--seeds")
+        sets = parse_sets(args.set)
+        cfg = resolve_config(paper, scale, seeds=seeds, sets=sets)
+        set_targets_someone(sets, {paper.id: cfg})
+    args.scale = scale
+    if args.results is None:
+        args.results = Path(default_results(scale))
+    return paper, cfg
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--threads", type=int, default=None)
 
+    p = sub.add_parser("config", help="print the resolved config of a paper at a scale (JSON)")
+    _common(p)
+
     p = sub.add_parser("aggregate", help="records of one experiment -> tables/<experiment>.csv")
     _common(p)
     p.add_argument("experiment")
@@ -66,8 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("summary", help="every claims.json -> summary.md (+ the README table)")
-    p.add_argument("--scale", default="default", choices=SCALES)
-    p.add_argument("--results", type=Path, default=Path("results"))
+    _common(p, paper=False)
     p.add_argument("--papers", nargs="*", default=None)
     p.add_argument("--readme", type=Path, default=None, help="README whose results table to rewrite")
 
@@ -83,8 +107,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _main(args)
+    except ConfigError as err:  # bad input: one line, no traceback
+        print(f"reprosuite: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(args) -> int:
+    if args.command == "summary":
+        from .workflow import default_results
+
+        args.scale = args.scale or "default"
+        args.results = args.results or Path(default_results(args.scale))
+    elif hasattr(args, "paper"):
+        paper, cfg = _load(args)
     if getattr(args, "scale", None) in ("smoke", "default"):
-        # offline scales never consult a model or data hub (shared/DATA.md)
+        # offline scales never consult a model or data hub (README: offline data)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from . import pipeline
@@ -97,23 +136,27 @@ def main(argv: list[str] | None = None) -> int:
             for pid, paper in load_papers().items():
                 for job in iter_runs(paper, load_config(paper, args.scale)):
                     print(pid, *job)
+    elif args.command == "config":
+        import json
+
+        from .config import to_dict
+
+        print(json.dumps({"paper": paper.id, "scale": args.scale, "config": to_dict(cfg)}, indent=2, default=str))
     elif args.command == "run":
         from .runner import run_job
 
-        paper, cfg = _load(args)
         frame = run_job(paper, cfg, experiment=args.experiment, shard=args.shard, seed=args.seed,
                         scale=args.scale, device=args.device, results=args.results,
                         data_dir=args.data_dir, threads=args.threads)
         print(f"{args.paper}/{args.experiment}/{args.shard}/seed{args.seed}: {len(frame)} records, "
               f"status {frame.attrs['status']}", file=sys.stderr)
     elif args.command == "aggregate":
-        pipeline.aggregate(*_load(args), args.experiment, args.results)
+        pipeline.aggregate(paper, cfg, args.experiment, args.results)
     elif args.command == "table":
-        pipeline.make_table(*_load(args), args.name, args.results)
+        pipeline.make_table(paper, cfg, args.name, args.results)
     elif args.command == "figure":
-        pipeline.make_figure(*_load(args), args.name, args.results)
+        pipeline.make_figure(paper, cfg, args.name, args.results)
     elif args.command == "claims":
-        paper, cfg = _load(args)
         for r in pipeline.check_claims(paper, cfg, args.scale, args.results):
             print(f"{r.status:6} {paper.id}/{r.id}: {r.measured} {r.reason}", file=sys.stderr)
     elif args.command == "summary":
@@ -121,7 +164,6 @@ def main(argv: list[str] | None = None) -> int:
 
         write_summary(args.results, args.scale, args.papers, readme=args.readme)
     elif args.command == "local":
-        paper, cfg = _load(args)
         for r in pipeline.run_paper(paper, cfg, args.scale, args.results, device=args.device):
             print(f"{r.status:6} {r.id}: measured {r.measured} expected {r.expected} {r.reason}")
     elif args.command == "fetch":

@@ -11,11 +11,12 @@ only when a job actually runs the function).
 from __future__ import annotations
 
 import importlib
+import pkgutil
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-PAPER_IDS = ("topology", "teleportation", "lora_risk", "collateral", "certified")
 SCALES = ("smoke", "default", "paper")
 
 Ref = str | Callable[..., Any] | Mapping[str, Any]
@@ -35,6 +36,19 @@ def single_seed(cfg: Any) -> tuple[int, ...]:
     """Seeds of an experiment that runs once: deterministic, internally batched over seeds,
     or a shared model/reference that every seed of another experiment loads."""
     return (0,)
+
+
+def param_needs(shards: Callable[[Any], Mapping[str, Mapping[str, Any]]],
+                fn: Callable[[Any, Mapping[str, Any], int], Iterable[tuple[str, str, int]]],
+                ) -> Callable[[Any, str, int], list[tuple[str, str, int]]]:
+    """An ``Experiment.needs`` from ``fn(cfg, params, seed)``, where ``params`` are the consumer's own
+    declared shard parameters (``shards(cfg)[shard]``): producers are addressed by parameters,
+    never by parsing a shard id back."""
+
+    def needs(cfg: Any, shard: str, seed: int) -> list[tuple[str, str, int]]:
+        return list(fn(cfg, shards(cfg)[shard], int(seed)))
+
+    return needs
 
 
 def _one_shard(cfg: Any) -> dict[str, dict]:
@@ -68,6 +82,10 @@ class Experiment:
     needs: Callable[[Any, str, int], list[tuple[str, str, int]]] = _no_needs
     resources: Callable[[Any], Mapping[str, int]] = lambda cfg: {}
     description: str = ""
+    # config sections this experiment reads (its jobs re-run when they change); None: the section
+    # named like the experiment if there is one, else every section. Top-level scalars (seeds, ...)
+    # always count, and so do the settings of the experiments it ``needs``.
+    settings: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,27 +153,36 @@ class Paper:
 
 
 PAPERS: dict[str, Paper] = {}
-_PAPER_MODULES = {pid: f"reprosuite.papers.{pid}" for pid in PAPER_IDS}
+PAPER_PACKAGE = "reprosuite.papers"
+# The order papers are listed in (summary, README); papers not named here follow alphabetically.
+PREFERRED_ORDER = ("topology", "teleportation", "lora_risk", "collateral", "certified")
+_ID = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def register(paper: Paper) -> Paper:
-    if paper.id not in PAPER_IDS:
-        raise ValueError(f"unknown paper id {paper.id!r}; allowed: {', '.join(PAPER_IDS)}")
+    """Called by a paper package on import: ``register(Paper(id=<its folder name>, ...))``."""
+    if not _ID.fullmatch(paper.id):
+        raise ValueError(f"paper id {paper.id!r} must be lower-case letters, digits and _ (its folder name)")
     PAPERS[paper.id] = paper
     return paper
 
 
+def discover() -> list[str]:
+    """The paper packages under ``reprosuite/papers/``: each folder is one paper, named by its id."""
+    package = importlib.import_module(PAPER_PACKAGE)
+    found = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.ispkg and not m.name.startswith("_"))
+    return [p for p in PREFERRED_ORDER if p in found] + [p for p in found if p not in PREFERRED_ORDER]
+
+
 def load_papers() -> dict[str, Paper]:
-    """Import every paper package that exists; each registers itself on import."""
-    for pid, module in _PAPER_MODULES.items():
-        if pid in PAPERS:
-            continue
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:  # a real import error inside the paper: surface it
-                raise
-    return PAPERS
+    """Import every paper package found; each registers itself on import. Ordered as ``discover``."""
+    order = discover()
+    for pid in order:
+        if pid not in PAPERS:
+            importlib.import_module(f"{PAPER_PACKAGE}.{pid}")
+            if pid not in PAPERS:
+                raise ValueError(f"{PAPER_PACKAGE}.{pid} does not register a paper with id {pid!r}")
+    return {pid: PAPERS[pid] for pid in order}
 
 
 def get_paper(pid: str) -> Paper:
@@ -163,7 +190,9 @@ def get_paper(pid: str) -> Paper:
     try:
         return papers[pid]
     except KeyError:
-        raise KeyError(f"unknown paper {pid!r}; registered: {', '.join(sorted(papers))}") from None
+        from .config import ConfigError
+
+        raise ConfigError(f"paper = {pid!r} is not allowed; allowed: {', '.join(papers)}") from None
 
 
 def iter_runs(paper: Paper, cfg: Any) -> Iterable[tuple[str, str, int]]:

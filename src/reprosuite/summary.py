@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from .claims import STATUSES, fmt, read_claims
-from .registry import PAPER_IDS, load_papers
+from .registry import load_papers
 from .runner import atomic_write
 
 README_START = "<!-- results:start -->"
@@ -29,7 +29,7 @@ def claims_table(rows: list[dict]) -> str:
 
 def collect(results: Path, papers: list[str] | None) -> tuple[list[dict], list[str]]:
     registered = load_papers()
-    papers = papers or [p for p in PAPER_IDS if p in registered]
+    papers = papers or list(registered)
     rows, absent = [], []
     for pid in papers:
         path = Path(results) / pid / "claims.json"
@@ -44,7 +44,6 @@ def render(rows: list[dict], absent: list[str], scale: str) -> str:
     counts = Counter(r["status"] for r in rows)
     tally = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
     registered = load_papers()
-    not_built = [p for p in PAPER_IDS if p not in registered]
     out = [f"# reprosuite: claims at scale `{scale}`", "",
            f"{len(rows)} claims: {tally}. A FAIL is a result, explained in `experiments/<paper>/README.md`;",
            "SKIP means the claim is checked at another scale; REPORT means evaluated but report-only here.", ""]
@@ -58,8 +57,6 @@ def render(rows: list[dict], absent: list[str], scale: str) -> str:
         out += ["", claims_table(paper_rows), ""]
     if absent:
         out += [f"Selected but without claims.json: {', '.join(absent)}.", ""]
-    if not_built:
-        out += [f"Not implemented yet: {', '.join(not_built)}.", ""]
     return "\n".join(out)
 
 

@@ -7,6 +7,7 @@ are one line naming the key and what is allowed (``WorkflowConfigError``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -15,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from .config import ConfigError, load_config, to_dict
-from .registry import PAPER_IDS, Paper, iter_runs, load_papers
+from .config import ConfigError, parse_seeds, parse_sets, resolve_config, set_targets_someone, to_dict, write_resolved
+from .registry import Paper, iter_runs, load_papers
 
 
 class WorkflowConfigError(ConfigError):
@@ -36,8 +37,7 @@ def validate_suite_config(config: dict[str, Any], schema_path: Path) -> dict[str
     out.update(config)
     if isinstance(out.get("papers"), str):  # --config papers=topology,lora_risk
         out["papers"] = [p for p in out["papers"].replace(" ", ",").split(",") if p]
-    if isinstance(out.get("seeds"), int | str) and out.get("seeds") is not None:
-        out["seeds"] = [int(s) for s in str(out["seeds"]).split(",") if s]
+    out["seeds"] = parse_seeds(out.get("seeds"))  # seeds=3, seeds=1,2, seeds=[1,2]
     error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(schema).iter_errors(out))
     if error is not None:
         key = ".".join(str(p) for p in error.absolute_path) or "config"
@@ -49,14 +49,52 @@ def validate_suite_config(config: dict[str, Any], schema_path: Path) -> dict[str
     return out
 
 
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def experiment_settings(paper: Paper, cfg: Any, name: str) -> dict[str, Any]:
+    """The settings an experiment's jobs depend on: top-level scalars plus the sections it reads."""
+    sections = {f.name for f in dataclasses.fields(cfg) if dataclasses.is_dataclass(getattr(cfg, f.name))}
+    exp = paper.experiment(name)
+    reads = exp.settings if exp.settings is not None else ((name,) if name in sections else tuple(sorted(sections)))
+    unknown = set(reads) - sections
+    if unknown:
+        raise ValueError(f"paper {paper.id!r}: experiment {name!r} reads unknown sections {sorted(unknown)}")
+    flat = to_dict(cfg)
+    return {k: v for k, v in flat.items() if k not in sections or k in reads}
+
+
+def experiment_hashes(paper: Paper, cfg: Any, runs: list[tuple[str, str, int]]) -> dict[str, str]:
+    """One hash per experiment over its own settings and those of the experiments it needs, so an
+    edit re-runs only the jobs it concerns (and what depends on them)."""
+    needs: dict[str, set[str]] = {e: set() for e, _, _ in runs}
+    for e, shard, seed in runs:
+        needs[e] |= {n for n, _, _ in paper.experiment(e).needs(cfg, shard, seed)}
+
+    def closure(e: str, seen: frozenset = frozenset()) -> set[str]:
+        out = {e}
+        for n in needs.get(e, ()):
+            if n not in seen:
+                out |= closure(n, seen | {e})
+        return out
+
+    return {e: _digest({n: experiment_settings(paper, cfg, n) for n in sorted(closure(e))}) for e in needs}
+
+
 @dataclass
 class PaperPlan:
     paper: Paper
     cfg: Any
     config_hash: str
+    config_path: str = ""
     runs: list[tuple[str, str, int]] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    def experiment_hash(self, name: str) -> str:
+        return self.hashes.get(name, self.config_hash)
 
 
 @dataclass
@@ -89,25 +127,40 @@ class Plan:
         return out
 
 
-def make_plan(config: dict[str, Any], root: Path) -> Plan:
-    """Validate the suite config and every selected paper's config; list every job."""
+def default_results(scale: str) -> str:
+    """Where a scale writes unless told otherwise: results/ (default) or results/<scale>/."""
+    return "results" if scale == "default" else f"results/{scale}"
+
+
+def make_plan(config: dict[str, Any], root: Path, *, write: bool = False) -> Plan:
+    """Validate the suite config and every selected paper's config; list every job.
+
+    With ``write`` the resolved config of each paper goes to ``<results>/<paper>/config.json``
+    (rewritten only when it changed), which every step then reads.
+    """
     config = validate_suite_config(config, root / "config" / "schema.yaml")
     registered = load_papers()
-    selected = list(registered) if "all" in config["papers"] else config["papers"]
-    missing = [p for p in selected if p not in registered]
-    if missing:
-        raise WorkflowConfigError(f"config: papers has {missing[0]!r}, which is not implemented yet; "
-                                  f"implemented: {', '.join(registered)}")
+    selected = list(registered) if "all" in config["papers"] else list(dict.fromkeys(config["papers"]))
+    for pid in selected:
+        if pid not in registered:
+            raise WorkflowConfigError(f"config: papers = {pid!r} is not allowed; allowed: all, {', '.join(registered)}")
+    if not selected:
+        raise WorkflowConfigError(f"config: papers = [] is not allowed; allowed: all, {', '.join(registered)}")
     scale = config["scale"]
-    results = config["results"] or ("results" if scale == "default" else f"results/{scale}")
-    extra = {"seeds": list(config["seeds"])} if config.get("seeds") else None
+    results = (config["results"] or default_results(scale)).rstrip("/")
+    sets = parse_sets(config.get("set"))
+    options = {"scale": scale, "seeds": config.get("seeds"), "set": config.get("set")}
     plans = {}
-    for pid in PAPER_IDS:
-        if pid not in selected:
-            continue
+    for pid in (p for p in registered if p in selected):
         paper = registered[pid]
-        cfg = load_config(paper, scale, root=root, extra=extra)
-        digest = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True, default=str).encode()).hexdigest()[:12]
+        cfg = resolve_config(paper, scale, seeds=config.get("seeds"), sets=sets, root=root)
         tables, figures = paper.active_artifacts(cfg)
-        plans[pid] = PaperPlan(paper, cfg, digest, list(iter_runs(paper, cfg)), list(tables), list(figures))
-    return Plan(scale=scale, results=results.rstrip("/"), papers=plans)
+        runs = list(iter_runs(paper, cfg))
+        path = f"{results}/{pid}/config.json"
+        plans[pid] = PaperPlan(paper, cfg, _digest(to_dict(cfg)), path, runs, list(tables), list(figures),
+                               experiment_hashes(paper, cfg, runs))
+    set_targets_someone(sets, {pid: p.cfg for pid, p in plans.items()})
+    if write:
+        for pid, plan in plans.items():
+            write_resolved(Path(plan.config_path), pid, scale, plan.cfg, options)  # relative to the workdir
+    return Plan(scale=scale, results=results, papers=plans)

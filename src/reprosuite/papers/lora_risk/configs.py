@@ -1,4 +1,6 @@
-"""Frozen configs of lora_risk (defaults = spec §4/§5 settings; YAML files override them).
+"""Frozen configs of lora_risk. Defaults are the paper-scale settings (the authors' synthetic
+settings of F1-F4 and the wider practical grid); experiments/lora_risk/{smoke,default}.yaml
+override them. See docs/papers/lora_risk.md.
 
 Kept free of numpy/torch so the paper declaration stays cheap to import.
 """
@@ -90,8 +92,8 @@ class PhaseConfig:
     log_ratio_max: float = 1.0
     theory_grid: int = 60
     theory_seeds: int = 20  # spectra averaged for a random (gaussian) Δ
-    mc_grid: int = 6
-    mc_seeds: int = 50
+    mc_grid: int = 10
+    mc_seeds: int = 100
     rank: int = 4
     base_seed: int = 0
 
@@ -144,18 +146,18 @@ class PracticalConfig:
 
     enabled: bool = True
     methods: tuple[Literal["head", "fft", "lora"], ...] = ("head", "fft", "lora")
-    ranks: tuple[int, ...] = (1, 8, 64)
+    ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
     count_ranks: tuple[int, ...] = (1, 8, 64)
-    ns: tuple[int, ...] = (64, 512)
+    ns: tuple[int, ...] = (64, 256, 1024, 4096, 8894)  # 8894 = the whole train pool ("all")
     data_seed: int = 42
     split: tuple[float, float, float] = (0.7, 0.1, 0.2)
     split_seed: int = 0
     test_subset: int = 1000
     val_subset: int = 500
     lr_head: float = 3e-3
-    lrs_fft: tuple[float, ...] = (5e-5,)
-    lrs_lora: tuple[float, ...] = (1e-3,)
-    lrs_head: tuple[float, ...] = (3e-3,)
+    lrs_fft: tuple[float, ...] = (2e-5, 5e-5, 1e-4)
+    lrs_lora: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
+    lrs_head: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     alpha_over_r: float = 2.0
     dropout: float = 0.0
     targets: tuple[str, ...] = ("query", "key", "value", "dense")
@@ -181,9 +183,10 @@ class PracticalConfig:
 
 @dataclass(frozen=True)
 class LLMConfig:
-    """Paper scale (ii): Qwen2.5 on BoolQ/ARC/CSQA via the normal HF download path (spec §4 A)."""
+    """Paper scale (ii): Qwen2.5 on BoolQ/ARC/CSQA via the normal HF download path (the authors'
+    recipe, docs/papers/lora_risk.md "Practical")."""
 
-    enabled: bool = False
+    enabled: bool = True
     model: str = "Qwen/Qwen2.5-0.5B"
     tasks: tuple[Literal["boolq", "arc_easy", "arc_challenge", "commonsense_qa"], ...] = (
         "boolq", "arc_easy", "arc_challenge", "commonsense_qa")
@@ -201,3 +204,58 @@ class LLMConfig:
     max_eval: int | None = None
     system_prompt: str = "You are a helpful assistant."
     cache_dir: str | None = None  # HF cache to read offline (HF_HOME layout)
+
+
+@dataclass(frozen=True)
+class FFTCellsConfig:
+    """Claim 2: the exact FFT risk at the sweep geometries of fig1, fig2 and fig4, with seeds sized to
+    the tolerance by an independent pilot (see cells.py and docs/papers/lora_risk.md)."""
+
+    min_gap: int = 5  # |n - dx| >= 5: the variance of the FFT risk is finite only for |n - dx| >= 4
+    pilot_seeds: int = 200
+    min_seeds: int = 200
+    max_seeds: int = 20000
+    size_rtol: float = 0.05  # the claim's tolerance: size N so the expected half-width <= size_rtol / 3
+    level: float = 0.95  # family-wise (Bonferroni over the cells)
+    chunk: int = 500
+
+    def __post_init__(self):
+        if self.min_gap < 4:
+            raise ValueError(f"fft_cells.min_gap = {self.min_gap} must be >= 4 (the variance is infinite below)")
+        if self.pilot_seeds < 2 or self.min_seeds < 2:
+            raise ValueError(f"fft_cells.pilot_seeds = {self.pilot_seeds} and min_seeds = {self.min_seeds} must be >= 2")
+        if self.max_seeds < self.min_seeds:
+            raise ValueError(f"fft_cells.max_seeds = {self.max_seeds} must be >= min_seeds = {self.min_seeds}")
+        if not 0 < self.size_rtol < 1:
+            raise ValueError(f"fft_cells.size_rtol = {self.size_rtol} must be in (0, 1)")
+        if not 0 < self.level < 1:
+            raise ValueError(f"fft_cells.level = {self.level} must be in (0, 1)")
+        if self.chunk < 1:
+            raise ValueError(f"fft_cells.chunk = {self.chunk} must be >= 1")
+
+
+@dataclass(frozen=True)
+class HybridConfig:
+    """Claim 4: Monte Carlo seeds per accuracy-cell panel, sized before the measurement from a
+    1,000-seed pilot on a disjoint seed range (base seed 10^6; 300 seeds for `noise`): over the 24
+    cells (Bonferroni, z = 3.08) the expected half-width is at most a third of the 10% tolerance
+    when N >= (sd_rel / 0.0108)^2. Pilot per-seed sd_rel: f1like 0.09-0.18 at n = 25, 100 (N >= 280)
+    and 0.67-0.91 at n = 54 = dx + 4 (N >= 6,900; tail index 2.5, so the sample s.d. itself is
+    unreliable there: 10,000); noise 0.02-0.06 (N >= 31); decay 0.01-0.10 (N >= 93); rank 0.09-0.22
+    (N >= 415)."""
+
+    f1like_seeds: int = 1000
+    near_seeds: int = 10000  # cells with |n - dx| < near_gap (n = 54 at dx = 50)
+    near_gap: int = 8
+    noise_seeds: int = 100
+    decay_seeds: int = 400
+    rank_seeds: int = 1000
+    hybrid_spectra: int = 1000  # the hybrid prediction averages the spectra of the first seeds
+    chunk: int = 1000
+
+    def __post_init__(self):
+        for name in ("f1like_seeds", "near_seeds", "noise_seeds", "decay_seeds", "rank_seeds"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"hybrid.{name} = {getattr(self, name)} must be >= 2")
+        if self.hybrid_spectra < 1 or self.chunk < 1:
+            raise ValueError(f"hybrid.hybrid_spectra = {self.hybrid_spectra} and chunk = {self.chunk} must be >= 1")

@@ -51,13 +51,39 @@ class Design:
         running = -self.theta.copy()
         done = 0
         for r in sorted(set(int(r) for r in ranks)):
-            if r >= min(dy, self.m):
-                out[r] = out["fft"]
-                continue
-            running += np.einsum("sdk,sk,skm->sdm", u[:, :, done:r], s[:, done:r], vt[:, done:r, :])
-            done = r
+            # the real rank-r estimator at every r: for r >= min(dy, m) every singular value is kept and
+            # the result equals FFT only up to rounding (claim 8 and its test can fail)
+            k = min(r, dy, self.m)
+            if k > done:
+                running += np.einsum("sdk,sk,skm->sdm", u[:, :, done:k], s[:, done:k], vt[:, done:k, :])
+                done = k
             out[r] = np.sum((running * w) ** 2, axis=(1, 2))
         return out
+
+
+def samples(*, seeds, dx: int, dy: int, n: int, true_rank: int, spectrum: str, scale: float, decay: float,
+            sigmas: Iterable[float], ranks: Iterable[int], chunk: int = 1000):
+    """Per-seed errors of one (n, r*, decay) point at every σ, drawn in chunks of seeds (memory).
+
+    Returns ({σ: {method: per-seed total risk}}, per-seed ‖Δ(I−P)‖², per-seed singular values of Δ, m).
+    """
+    seeds, sigmas = list(seeds), [float(v) for v in sigmas]
+    parts: dict = {sg: {} for sg in sigmas}
+    nulls, svs, m = [], [], None
+    for i in range(0, len(seeds), chunk):
+        delta, x, e = draw_batch(seeds=seeds[i:i + chunk], dx=dx, dy=dy, n=n, true_rank=true_rank,
+                                 spectrum=spectrum, scale=scale, decay=decay)
+        design = Design(delta, x)
+        m = design.m
+        nulls.append(null)
+        svs.append(delta_svals(delta, true_rank) if spectrum == "gaussian" else np.tile(
+            theory.spectrum_values(kind=spectrum, true_rank=true_rank, scale=scale, decay=decay), (len(x), 1)))
+        for sg in sigmas:
+            for key, val in design.errors(sg * e, ranks=ranks).items():
+                parts[sg].setdefault(key, []).append(val)
+    null = np.concatenate(nulls)
+    return ({sg: {k: np.concatenate(v) for k, v in d.items()} for sg, d in parts.items()}, null,
+            np.concatenate(svs), m)
 
 
 def summary(values: np.ndarray, prefix: str = "risk") -> dict:
@@ -73,33 +99,35 @@ def finite_only(record: dict) -> dict:
             if not (isinstance(v, float) and not math.isfinite(v))}
 
 
-def point_records(*, design: Design, noise: np.ndarray, sigma: float, n: int, dx: int, dy: int,
-                  ranks: Iterable[int], svals: np.ndarray, keys: dict) -> list[dict]:
+def point_records(*, errs: dict, null: np.ndarray, m: int, sigma: float, n: int, dx: int, dy: int,
+                  ranks: Iterable[int], svals: np.ndarray, keys: dict, hybrid_spectra: int | None = None) -> list[dict]:
     """Rows for one sweep point: one per method (FFT and each LoRA rank) with MC stats and theory.
 
-    ``svals`` (S, k): per-seed singular values of Δ, for the hybrid prediction (ours).
+    ``errs``: per-seed in-span errors per method; ``null``: per-seed ‖Δ(I−P)‖²; ``svals`` (S, k):
+    per-seed singular values of Δ, for the hybrid prediction (ours), averaged over the first
+    ``hybrid_spectra`` seeds (all when None).
     """
     ranks = tuple(int(r) for r in ranks)
-    errs = design.errors(sigma * noise, ranks=ranks)
     fro2 = np.sum(svals**2, axis=1)  # (S,)
-    base = dict(keys, n=int(n), dx=int(dx), dy=int(dy), sigma=float(sigma), m=int(design.m),
+    base = dict(keys, n=int(n), dx=int(dx), dy=int(dy), sigma=float(sigma), m=int(m),
                 n_seeds=int(len(fro2)),
                 delta_fro2=float(fro2.mean()),
                 rule_rank=int(np.median([theory.rank_rule(svals=s, n=n, dx=dx, dy=dy, sigma=sigma) for s in svals])))
     fft_theory = float(np.mean([theory.fft_risk_exact(n=n, dx=dx, dy=dy, sigma=sigma, delta_fro2=f) for f in fro2]))
-    rows = [finite_only(dict(base, method="fft", label="FFT", **summary(errs["fft"] + design.null),
-                             **summary(errs["fft"], "inspan"), null_mean=float(design.null.mean()),
+    rows = [finite_only(dict(base, method="fft", label="FFT", **summary(errs["fft"] + null),
+                             **summary(errs["fft"], "inspan"), null_mean=float(null.mean()),
                              theory_exact=fft_theory, theory_hybrid=fft_theory,
                              theory_first_order=fft_theory,
                              theory_inspan=theory.inspan_first_order(n=n, dx=dx, dy=dy, sigma=sigma, rank=None)))]
     distinct = svals if not np.allclose(svals, svals[:1], rtol=1e-9, atol=1e-12) else svals[:1]
+    distinct = distinct[:hybrid_spectra] if hybrid_spectra else distinct
     for r in ranks:
         hyb = float(np.mean([theory.hybrid_risk(n=n, dx=dx, dy=dy, sigma=sigma, svals=s, rank=r) for s in distinct]))
         first = float(np.mean([theory.lora_risk_first_order(n=n, dx=dx, dy=dy, sigma=sigma, rank=r, delta_fro2=f)
                                for f in fro2]))
         rows.append(finite_only(dict(base, method="lora", label=f"LoRA r={r}", lora_rank=r,
-                                     **summary(errs[r] + design.null), **summary(errs[r], "inspan"),
-                                     null_mean=float(design.null.mean()),
+                                     **summary(errs[r] + null), **summary(errs[r], "inspan"),
+                                     null_mean=float(null.mean()),
                                      theory_hybrid=hyb, theory_first_order=first,
                                      theory_inspan=theory.inspan_first_order(n=n, dx=dx, dy=dy, sigma=sigma, rank=r),
                                      max_abs_diff_to_fft=float(np.max(np.abs(errs[r] - errs["fft"]))))))
@@ -123,11 +151,13 @@ def sweep(*, dx: int, dy: int, ns: Iterable[int], sigmas: Iterable[float], true_
         delta, x, e = draw_batch(seeds=seeds, dx=dx, dy=dy, n=n, true_rank=k, spectrum=spectrum,
                                  scale=scale, decay=a)
         design = Design(delta, x)
+        errs_all = {sigma: design.errors(sigma * e, ranks=ranks) for sigma in sigmas}
         if (k, a) not in svals_cache:
             svals_cache[k, a] = (delta_svals(delta, k) if spectrum == "gaussian" else np.tile(
                 theory.spectrum_values(kind=spectrum, true_rank=k, scale=scale, decay=a), (len(seeds), 1)))
         svals = svals_cache[k, a]
         for sigma in sigmas:
-            yield from point_records(design=design, noise=e, sigma=sigma, n=n, dx=dx, dy=dy, ranks=ranks,
+            yield from point_records(errs=errs_all[sigma], null=design.null, m=design.m, sigma=sigma, n=n, dx=dx,
+                                     dy=dy, ranks=ranks,
                                      svals=svals, keys=dict(keys or {}, true_rank=int(k), decay=float(a),
                                                             spectrum=spectrum, spectrum_scale=float(scale)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from . import montecarlo, theory
 
@@ -91,18 +90,17 @@ def run_fig5(cfg, ctx, shard):
     """Shards: rank (Monte Carlo + hybrid vs rank), {decay,sigma}_{theory,mc} (phase diagrams)."""
     part = shard["part"]
     ctx.use_dataset("synthetic_linear")
-    with threadpool_limits(cfg.mc_threads):
-        if part == "rank":
-            s = cfg.fig5.rank
-            for row in montecarlo.sweep(dx=s.dx, dy=s.dy, ns=s.n, sigmas=s.sigma, true_ranks=s.true_rank,
-                                        decays=s.decay, spectrum=s.spectrum, scale=s.scale, ranks=s.ranks,
-                                        n_seeds=s.n_seeds, base_seed=s.base_seed, keys={"part": "rank"},
-                                        progress=ctx.progress):
-                yield dict(row, source="mc")
-            return
-        axis, kind = part.split("_")
-        pc = getattr(cfg.fig5, f"phase_{axis}")
-        if kind == "theory":
-            yield from theory_grid(pc, part=part)
-        else:
-            yield from mc_grid(pc, part=part, progress=ctx.progress)
+    if part == "rank":
+        s = cfg.fig5.rank
+        for row in montecarlo.sweep(dx=s.dx, dy=s.dy, ns=s.n, sigmas=s.sigma, true_ranks=s.true_rank,
+                                    decays=s.decay, spectrum=s.spectrum, scale=s.scale, ranks=s.ranks,
+                                    n_seeds=s.n_seeds, base_seed=s.base_seed, keys={"part": "rank"},
+                                    progress=ctx.progress):
+            yield dict(row, source="mc")
+        return
+    axis, kind = part.split("_")
+    pc = getattr(cfg.fig5, f"phase_{axis}")
+    if kind == "theory":
+        yield from theory_grid(pc, part=part)
+    else:
+        yield from mc_grid(pc, part=part, progress=ctx.progress)

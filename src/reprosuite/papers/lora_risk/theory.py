@@ -183,13 +183,6 @@ def hybrid_risk(*, n: float, dx: int, dy: int, sigma: float, svals: np.ndarray, 
     return float(null + lost + finite + var + over)
 
 
-def hybrid_risk_mean(*, n: float, dx: int, dy: int, sigma: float, svals_per_seed: np.ndarray,
-                     rank: int) -> float:
-    """The hybrid evaluated per seed (rows of ``svals_per_seed``) and averaged (spec §3.5)."""
-    return float(np.mean([hybrid_risk(n=n, dx=dx, dy=dy, sigma=sigma, svals=s, rank=rank)
-                          for s in np.atleast_2d(svals_per_seed)]))
-
-
 # what decides the winner (spec §3.6) ----------------------------------------------------------
 def rank_rule(*, svals: np.ndarray, n: float, dx: int, dy: int, sigma: float) -> int:
     """r_opt ≈ #{i: s_i² > σ²(dx+dy)/n} (n ≥ dx) or #{i: s_i² > σ²(n+dy)/n} (n < dx); at least 1."""

@@ -31,3 +31,15 @@ class MLP(nn.Module):
 @register_model("mlp")
 def mlp(*, n_classes: int, in_channels: int, image_size: int) -> MLP:
     return MLP(in_channels * image_size * image_size, n_classes)
+
+
+@register_model("mlp_big")
+def mlp_big(*, n_classes: int, in_channels: int, image_size: int) -> MLP:
+    """The certified paper's ``BigMNISTMLP``: 784-2048-1024-512-256-10 (~4.4 M parameters)."""
+    return MLP(in_channels * image_size * image_size, n_classes, hidden=(2048, 1024, 512, 256))
+
+
+@register_model("mlp_128_64")
+def mlp_128_64(*, n_classes: int, in_channels: int, image_size: int) -> MLP:
+    """The 64-128-64-10 MLP of the certified smoke scale (sklearn digits, 8x8)."""
+    return MLP(in_channels * image_size * image_size, n_classes, hidden=(128, 64))

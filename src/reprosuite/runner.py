@@ -7,18 +7,26 @@ and writes, atomically, into ``results/<paper>/runs/<experiment>/<shard>/seed<se
 
 - ``records.csv``: long format, one row per evaluation;
 - ``provenance.json``: resolved config, git sha, package versions, device, datasets, wall time;
-- ``state.pt``: the resumable state an experiment saves with ``ctx.save_state`` (kept after a
-  kill, so a rerun resumes; removed when the run ends);
+- ``state.pt``: the resumable state an experiment saves with ``ctx.save_state``, stamped with
+  the hash of the settings it was made with (kept after a kill, so a rerun resumes; a rerun with
+  other settings starts afresh; removed when the run ends);
 - ``artifacts/``: models and arrays other runs load with ``ctx.load_artifact``.
+
+The run folder is checked for writing before any computation; a write that fails (read-only
+folder, full disk) raises ``OutputError`` with a one-line message and leaves no partial file.
+Files are created with the permissions the umask allows (group-readable under the usual 022 or
+002), not ``mkstemp``'s 0600.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +50,14 @@ class Diverged(RuntimeError):
     """Raised by an experiment (or detected by the runner) when a run produces NaN or inf."""
 
 
+class OutputError(OSError):
+    """A result could not be written (unwritable folder, full disk); the message is one line."""
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.errno = code
+
+
 def run_dir(results: Path, paper: str, experiment: str, shard: str, seed: int) -> Path:
     return Path(results) / paper / "runs" / experiment / shard / f"seed{seed}"
 
@@ -52,17 +68,83 @@ def derive_seed(*parts: Any) -> int:
     return int(digest[:8], 16) & 0x7FFFFFFF
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` and move the result into place only once it is complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+def settings_hash(obj: Any) -> str:
+    """Short stable hash of settings (a resolved config, shard parameters): JSON, sorted keys."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _file_mode() -> int:
+    """0o666 less the process umask: what open() would give (mkstemp always gives 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _why(err: BaseException, folder: Path) -> str:
+    """The reason of a failed write in a few words (torch hides ENOSPC in its own message)."""
+    code = getattr(err, "errno", None)
     try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if code == errno.ENOSPC or code == errno.EDQUOT or (code is None and free is not None and free < 1 << 20):
+        return f"no space left on the device ({free if free is not None else '?'} bytes free)"
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror.lower()
+    return str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+
+
+def _output_error(path: Path, err: BaseException) -> OutputError:
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    why = _why(err, folder)
+    code = errno.ENOSPC if why.startswith("no space") else getattr(err, "errno", None) or errno.EIO
+    return OutputError(f"cannot write {path}: {why}; free space or choose a writable results "
+                       f"folder (--results DIR, or --config results=DIR)", code)
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` and move the result into place only once it is complete.
+
+    Any failure (permissions, full disk, a serialiser error) leaves no file behind and, for
+    I/O failures, raises ``OutputError`` with a one-line message naming the path and the cause.
+    """
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, _file_mode())
+        os.close(fd)
         write(Path(tmp))
         os.replace(tmp, path)
+    except OSError as err:
+        raise _output_error(path, err) from err
+    except RuntimeError as err:  # torch.save reports a full disk as RuntimeError (inline_container.cc)
+        if "file write failed" in str(err) or "inline_container" in str(err) or "unexpected pos" in str(err):
+            raise _output_error(path, err) from err
+        raise
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` and write a small probe file in it, or raise ``OutputError`` (one line)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=".tmp")
+        try:
+            os.write(fd, b"x" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as err:
+        why = _why(err, folder if folder.exists() else folder.parent)
+        raise OutputError(f"results folder {folder} is not writable: {why}; free space or choose "
+                          f"another (--results DIR, or --config results=DIR)", err.errno) from err
 
 
 def resolve_device(device: str) -> str:
@@ -89,6 +171,7 @@ class RunContext:
     data_dir: Path | None = None
     threads: int = 1
     datasets: dict[str, str | None] = field(default_factory=dict)
+    config_hash: str = ""  # settings the checkpoint belongs to (resolved config + shard)
 
     @property
     def dir(self) -> Path:
@@ -125,13 +208,31 @@ class RunContext:
         """Save resumable state (torch-serialisable) atomically; ``load_state`` returns it after a kill."""
         import torch
 
-        atomic_write(self.dir / "state.pt", lambda p: torch.save(dict(state), p))
+        blob = {"config_hash": self.config_hash, "state": dict(state)}
+        atomic_write(self.dir / "state.pt", lambda p: torch.save(blob, p))
 
     def load_state(self) -> dict[str, Any] | None:
+        """The state saved by an earlier attempt with the same settings, else None.
+
+        A checkpoint made with other settings (or without a settings hash) is removed, so a run
+        whose settings changed starts afresh instead of mixing records of two configs.
+        """
         import torch
 
         path = self.dir / "state.pt"
-        return torch.load(path, weights_only=False) if path.exists() else None
+        if not path.exists():
+            return None
+        blob = torch.load(path, weights_only=False, map_location="cpu")
+        made_with = blob.get("config_hash") if isinstance(blob, dict) and "state" in blob else None
+        if made_with is not None and made_with == "":  # saved by a hand-built context (no settings)
+            return blob["state"]
+        if made_with != self.config_hash:
+            print(f"{self.paper}/{self.experiment}/{self.shard}/seed{self.seed}: checkpoint made with "
+                  f"settings {made_with or 'unknown'}, these are {self.config_hash}: starting afresh",
+                  file=sys.stderr)
+            path.unlink(missing_ok=True)
+            return None
+        return blob["state"]
 
     def save_artifact(self, key: str, obj: Any) -> Path:
         import torch
@@ -235,9 +336,11 @@ def run_job(paper, cfg: Any, *, experiment: str, shard: str, seed: int, scale: s
 
     threadpool_limits(limits=threads)
     torch.set_flush_denormal(True)  # denormals slow CPU training many-fold (topology spec §7)
+    digest = settings_hash({"config": to_dict(cfg), "shard_params": dict(shards[shard])})
     ctx = RunContext(paper=paper.id, experiment=experiment, shard=shard, seed=seed, scale=scale,
                      device=resolve_device(device), results=Path(results), data_dir=data_dir,
-                     threads=threads)
+                     threads=threads, config_hash=digest)
+    check_writable(ctx.dir)  # before any computation, not after it
     torch.manual_seed(ctx.seed_for("global"))
     np.random.seed(ctx.seed_for("global"))
     start = time.time()
@@ -247,7 +350,7 @@ def run_job(paper, cfg: Any, *, experiment: str, shard: str, seed: int, scale: s
     wall = time.time() - start
     provenance = {
         "paper": paper.id, "experiment": experiment, "shard": shard, "seed": seed, "scale": scale,
-        "shard_params": dict(shards[shard]), "config": to_dict(cfg),
+        "shard_params": dict(shards[shard]), "config": to_dict(cfg), "config_hash": digest,
         "status": frame.attrs["status"], "reason": frame.attrs["reason"],
         "device": ctx.device, "device_name": torch.cuda.get_device_name() if ctx.device == "cuda" else platform.processor() or platform.machine(),
         "threads": threads, "datasets": ctx.datasets, "git_sha": git_sha(repo_root()),
@@ -255,7 +358,13 @@ def run_job(paper, cfg: Any, *, experiment: str, shard: str, seed: int, scale: s
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(start)), "wall_time_s": round(wall, 3),
     }
     out = ctx.dir
-    atomic_write(out / "provenance.json", lambda p: p.write_text(json.dumps(provenance, indent=2, default=str)))
-    atomic_write(out / "records.csv", lambda p: frame.to_csv(p, index=False))
+    try:
+        atomic_write(out / "records.csv", lambda p: frame.to_csv(p, index=False))
+        atomic_write(out / "provenance.json", lambda p: p.write_text(json.dumps(provenance, indent=2, default=str)))
+    except BaseException:
+        # records and provenance come as a pair: never leave one without the other
+        for name in ("records.csv", "provenance.json"):
+            (out / name).unlink(missing_ok=True)
+        raise
     (out / "state.pt").unlink(missing_ok=True)
     return frame

@@ -167,3 +167,217 @@ def test_linear_grouped_forward_matches_vmap():
     assert torch.allclose(linear_grouped_forward(params, x), ref, atol=1e-6)
     ref_shared = vmap(lambda p: functional_call(lin, p, (xs,)))(params)
     assert torch.allclose(linear_grouped_forward(params, xs, shared_input=True), ref_shared, atol=1e-6)
+
+
+# --- teleportation additions: small-k mixing, time-varying graphs, spectra of products, cost ----
+
+def test_mixing_matrix_one_and_two_slots():
+    assert np.array_equal(topologies.mixing_matrix("ring", n=1), np.ones((1, 1)))
+    for name in ("ring", "sym_exp", "complete"):
+        assert np.allclose(topologies.mixing_matrix(name, n=2), np.full((2, 2), 0.5))
+    assert np.allclose(topologies.mixing_matrix("ring", n=3), np.full((3, 3), 1 / 3))
+
+
+@pytest.mark.parametrize("n", [2, 4, 8, 16, 64])
+def test_one_peer_exponential_exact_consensus_after_log2_n_rounds(n):
+    from reprosuite.gossip.timevarying import one_peer_exponential
+
+    mats = one_peer_exponential(n)
+    assert len(mats) == int(np.log2(n))
+    x = np.random.default_rng(0).standard_normal((n, 3))
+    for w in mats:
+        assert np.allclose(w.sum(0), 1) and np.allclose(w.sum(1), 1)
+        assert set(np.unique(w)) <= {0.0, 0.5, 1.0}
+        x = w @ x
+    assert np.allclose(x, x.mean(0), atol=1e-12)
+    assert spectra.product_gap(mats) == pytest.approx(1.0)
+    if n > 2:  # one round alone is not consensus, and it is not symmetric
+        assert spectra.product_gap(mats[0]) < 1.0
+        with pytest.raises(ValueError, match="not symmetric"):
+            spectra.eigenvalues(mats[0])
+
+
+def test_one_peer_exponential_non_power_of_two_is_not_exact():
+    from reprosuite.gossip.timevarying import one_peer_exponential
+
+    gap = spectra.product_gap(one_peer_exponential(12))
+    assert 0.0 < gap < 1.0
+
+
+@pytest.mark.parametrize("n, k", [(8, 1), (9, 2), (27, 2), (16, 3), (25, 4)])
+def test_base_graph_exact_consensus(n, k):
+    from reprosuite.gossip.timevarying import base_graph
+
+    mats = base_graph(n, k)
+    x = np.random.default_rng(1).standard_normal((n, 2))
+    for w in mats:
+        assert np.allclose(w, w.T) and np.allclose(w.sum(1), 1)
+        assert ((w > 0).sum(1) <= k + 1).all()  # at most k peers per round
+        x = w @ x
+    assert np.allclose(x, x.mean(0), atol=1e-12)
+    with pytest.raises(ValueError, match="n = \\(k\\+1\\)\\^m"):
+        base_graph(10, 1)
+
+
+def test_product_gap_equals_symmetric_gap():
+    w = topologies.mixing_matrix("ring", n=16)
+    assert spectra.product_gap(w) == pytest.approx(spectra.spectral_gap(spectra.eigenvalues(w)), abs=1e-12)
+
+
+def test_cost_model():
+    from reprosuite.gossip.cost import gossip_time, link_costs, teleport_time
+
+    c = link_costs(8, tau=5.0)
+    assert c[0, 1] == c[7, 0] == 1.0 and c[0, 2] == 5.0 and c[3, 3] == 0.0
+    ring = topologies.mixing_matrix("ring", n=8)
+    assert gossip_time(ring, np.arange(8), c) == 1.0  # D-SGD on the preferred ring
+    assert gossip_time(ring, np.array([0, 2, 4, 6, 1, 3, 5, 7]), c) == 5.0
+    assert teleport_time(np.array([0, 1]), np.array([1, 2]), c) == 1.0
+    assert teleport_time(np.array([0, 1]), np.array([0, 1]), c) == 0.0
+    assert teleport_time(np.array([0]), np.array([1]), c, mode="tau") == 5.0
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "permutation_cycle"])
+def test_sampler_k_distinct_nodes_every_round(sampling):
+    from reprosuite.gossip.teleport import SlotSampler
+
+    s = SlotSampler(10, 4, sampling=sampling, rng=np.random.default_rng(0))
+    seen = set()
+    for _ in range(200):
+        v = s.next()
+        assert len(v) == 4 and len(set(v.tolist())) == 4 and v.min() >= 0 and v.max() < 10
+        seen |= set(v.tolist())
+    assert seen == set(range(10))
+    with pytest.raises(ValueError):
+        SlotSampler(4, 3, sampling="identity", rng=np.random.default_rng(0))
+
+
+def test_batched_sampler_k_distinct_nodes():
+    from reprosuite.gossip.quadratic import uniform_sampler
+
+    draw = uniform_sampler(16, 5, 3, torch.Generator().manual_seed(0))
+    for t in range(50):
+        v = draw(t)
+        assert v.shape == (3, 5) and all(len(set(row.tolist())) == 5 for row in v)
+
+
+def test_momentum_stays_with_the_node():
+    model = nn.Linear(2, 2, bias=False)
+    sim = GossipSimulator(model, n_slots=2, loss_fn=cross_entropy, momentum=0.5, momentum_home="stays", n_nodes=4)
+    assert sim.buf.shape == (4, 4)
+    grad = torch.ones(2, 4)
+    sim.apply(grad, lr=0.1, w=None, nodes=torch.tensor([3, 1]))
+    assert torch.equal(sim.buf[3], torch.ones(4)) and torch.equal(sim.buf[0], torch.zeros(4))
+    sim.apply(grad, lr=0.1, w=None, nodes=torch.tensor([0, 3]))  # node 3's buffer follows node 3
+    assert torch.allclose(sim.buf[3], torch.full((4,), 1.5)) and torch.equal(sim.buf[0], torch.ones(4))
+    travel = GossipSimulator(model, n_slots=2, loss_fn=cross_entropy, momentum=0.5)
+    travel.apply(grad, lr=0.1, w=None, nodes=torch.tensor([3, 1]))
+    travel.apply(grad, lr=0.1, w=None, nodes=torch.tensor([0, 3]))
+    assert torch.allclose(travel.buf, torch.full((2, 4), 1.5))  # the slot's buffer moved with it
+
+
+class _Quad(nn.Module):
+    """f(x) = ½ Σ h (x - b)² - zᵀx for an input row [h, b, z] (gradient h(x - b) - z)."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.x = nn.Parameter(torch.zeros(d, dtype=torch.float64))
+
+    def forward(self, inp):  # (B, 3d) -> (B, 1)
+        h, b, z = inp.chunk(3, dim=-1)
+        return (0.5 * (h * (self.x - b) ** 2).sum(-1) - (z * self.x).sum(-1))[..., None]
+
+
+@pytest.mark.parametrize("k, graph", [(4, "ring"), (8, "ring"), (1, "ring"), (2, "ring")])
+def test_quadratic_kernel_equals_autograd_simulator(k, graph):
+    from reprosuite.gossip.quadratic import Quadratics, simulate, uniform_sampler
+    from reprosuite.gossip.teleport import slot_mixing
+
+    n, d, rounds, sigma, lr = 8, 3, 12, 0.5, 0.1
+    prob = Quadratics.toy(n=n, d=d, seeds=[0])
+    noise = torch.randn(rounds, 1, 1, k, d, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    draws = [v for v in (uniform_sampler(n, k, 1, torch.Generator().manual_seed(5))(t) for t in range(rounds))]
+    sampler = None if k == n else (lambda t: draws[t])
+    w = slot_mixing(graph, k)
+    out = simulate(prob, lrs=[lr], sigma=sigma, iterations=rounds, mixing=w, sampler=sampler,
+                   noise=lambda t, shape: noise[t], trace=True)
+    sim = GossipSimulator(_Quad(d), n_slots=k, loss_fn=lambda out, y: out[..., 0], dtype=torch.float64)
+    for t in range(rounds):
+        v = torch.arange(n) if sampler is None else draws[t][0]
+        inp = torch.cat([prob.h[0, v], prob.b[0, v], -sigma * noise[t][0, 0]], dim=-1)[:, None, :]  # (k, 1, 3d)
+        sim.step(inp, torch.zeros(k, 1), lr=lr, w=torch.tensor(w))
+    assert torch.allclose(out["X"][0, 0], sim.flat, atol=1e-10)
+
+
+def test_teleportation_k_equals_n_identity_is_dsgd():
+    """TELEPORTATION with k = n, sampling off and the identity assignment reproduces D-SGD."""
+    from reprosuite.gossip.quadratic import Quadratics, simulate
+
+    prob = Quadratics.toy(n=16, d=4, seeds=[0, 1])
+    w = topologies.mixing_matrix("ring", n=16)
+    a = simulate(prob, lrs=[0.1, 0.05], sigma=0.5, iterations=50, mixing=w, trace=True,
+                 generator=torch.Generator().manual_seed(0))
+    b = simulate(prob, lrs=[0.1, 0.05], sigma=0.5, iterations=50, mixing=w, trace=True,
+                 sampler=lambda t: torch.arange(16).expand(2, 16), generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(a["X"], b["X"], atol=1e-6)
+
+
+def test_training_loop_teleport_identity_equals_dsgd():
+    """The NN loop: TELEPORTATION (k = n, identity sampler) and D-SGD give the same parameters."""
+    from reprosuite.gossip.teleport import SlotSampler
+    from reprosuite.gossip.training import EvalSets, MixingPlan, train
+
+    class Ctx:
+        state = None
+
+        def load_state(self):
+            return None
+
+        def save_state(self, s):
+            self.state = s
+
+        def progress(self, it, total=None, desc=""):
+            return it
+
+    class HP:
+        epochs, lr, lr_min, warmup_epochs, warmup_lr, eval_every, eval_on = 2, 0.1, 0.0, 0, 0.0, 1, "both"
+
+    n = 4
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(80, 3, generator=gen)
+    y = torch.randint(0, 2, (80,), generator=gen)
+    shards = [np.arange(i * 20, (i + 1) * 20) for i in range(n)]
+    test = EvalSets(x[:10], y[:10], torch.arange(5))
+    w = topologies.mixing_matrix("ring", n=n)
+    flats = []
+    for sampler in (None, SlotSampler(n, n, sampling="identity", rng=np.random.default_rng(0))):
+        torch.manual_seed(1)
+        sim = GossipSimulator(nn.Linear(3, 2), n_slots=n, momentum=0.9)
+        plan = MixingPlan(w, n_nodes=n, sampler=sampler, account=True, batch_size=5)
+        rows = list(train(Ctx(), sim=sim, batches=NodeBatches(shards, batch_size=5), gen=torch.Generator().manual_seed(2),
+                          x_train=x, y_train=y, test=test, hp=HP, plan=plan, base={}))
+        flats.append(sim.flat)
+        assert rows[-1]["node_steps"] == 2 * 4 * n and rows[-1]["samples_processed"] == 2 * 4 * n * 5
+    assert torch.allclose(flats[0], flats[1], atol=1e-6)
+
+
+def test_search_never_exceeds_budget():
+    from reprosuite.gossip.search import candidates, grid_cost, search_k
+
+    calls = []
+
+    def run(k, iters, block):
+        calls.append((k, iters, block))
+        return abs(np.log2(k) - 3)  # best k = 8
+
+    for n in (1, 5, 16, 64, 256):
+        for schedule in ("parallel_waves", "doubling"):
+            calls.clear()
+            res = search_k(n, 100, run, schedule=schedule)
+            assert res.iterations <= res.budget == 200
+            if schedule == "parallel_waves":
+                blocks = [b for _, _, b in calls if b is not None]
+                assert sum(hi - lo for lo, hi in blocks) < max(n, 2)  # wave 1 fits in n nodes
+            if n >= 8:
+                assert res.chosen_k == 8
+    assert grid_cost(candidates(64), 100) == (700, 12700)

@@ -8,7 +8,10 @@ Python loop over slots.
 
 For D-SGD slot i is node i. For teleportation-style methods the caller passes, each round, the
 batch of the node a slot currently sits on (``NodeBatches.draw(assignment)``) and any k x k
-(possibly time-varying) W; momentum buffers are indexed by slot, so they travel with the slot.
+(possibly time-varying) W. Momentum buffers are indexed by slot, so they travel with the slot
+(``momentum_home="travels"``, the default); with ``momentum_home="stays"`` there is one buffer per
+*node* (``n_nodes`` of them) and a slot uses the buffer of the node it currently sits on
+(``nodes`` argument of ``step``/``apply``).
 """
 
 from __future__ import annotations
@@ -51,9 +54,14 @@ class GossipSimulator:
 
     def __init__(self, model: nn.Module, *, n_slots: int, loss_fn: LossFn = cross_entropy, momentum: float = 0.0,
                  weight_decay: float = 0.0, mix_momentum: bool = False, device: str = "cpu",
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, momentum_home: str = "travels", n_nodes: int | None = None):
         if n_slots < 1:
             raise ValueError(f"n_slots = {n_slots} must be >= 1")
+        if momentum_home not in ("travels", "stays"):
+            raise ValueError(f"momentum_home = {momentum_home!r}; allowed: travels, stays")
+        if momentum_home == "stays" and mix_momentum:
+            raise ValueError("mix_momentum = True needs momentum_home = 'travels' (node buffers are not gossiped)")
+        self.momentum_home = momentum_home
         self.model = model.to(device=device, dtype=dtype)
         self.loss_fn, self.momentum, self.weight_decay = loss_fn, momentum, weight_decay
         self.mix_momentum, self.device, self.dtype = mix_momentum, device, dtype
@@ -64,6 +72,8 @@ class GossipSimulator:
         base = torch.cat([p.reshape(-1) for _, p in named])  # (d,) every slot starts at x^(0)
         self.flat = base.unsqueeze(0).repeat(n_slots, 1).contiguous()  # (k, d)
         self.buf = torch.zeros_like(self.flat) if momentum else None  # (k, d), not mixed by default
+        if momentum and momentum_home == "stays":  # one buffer per node: (n_nodes, d)
+            self.buf = torch.zeros((n_nodes or n_slots, base.numel()), dtype=dtype, device=device)
         # a model may supply an equivalent grouped kernel (params (k, ...), x (k, B, ...)) -> (k, B, C)
         grouped = getattr(self.model, "grouped_forward", None)
         if grouped is None and type(self.model) is nn.Linear:
@@ -108,17 +118,26 @@ class GossipSimulator:
         return grad, losses.detach()
 
     def step(self, x: torch.Tensor, y: torch.Tensor, *, lr: float,
-             w: torch.Tensor | np.ndarray | None) -> torch.Tensor:
+             w: torch.Tensor | np.ndarray | None, nodes: torch.Tensor | None = None) -> torch.Tensor:
         """x_i <- Σ_j W_ij (x_j - lr * m_j) with heavy-ball m_j = β m_j + g_j; returns losses (k,)."""
         grad, losses = self.local_gradients(x, y)
-        self.apply(grad, lr=lr, w=w)
+        self.apply(grad, lr=lr, w=w, nodes=nodes)
         return losses
 
-    def apply(self, grad: torch.Tensor, *, lr: float, w: torch.Tensor | np.ndarray | None) -> None:
-        """Local SGD step with the given gradients (k, d), then gossip with W (k, k) (None: no gossip)."""
+    def apply(self, grad: torch.Tensor, *, lr: float, w: torch.Tensor | np.ndarray | None,
+              nodes: torch.Tensor | None = None) -> None:
+        """Local SGD step with the given gradients (k, d), then gossip with W (k, k) (None: no gossip).
+
+        ``nodes`` (k,) names the node each slot sits on; it matters only for ``momentum_home='stays'``.
+        """
         if self.weight_decay:
             grad = grad + self.weight_decay * self.flat
-        if self.buf is not None:
+        if self.buf is not None and self.momentum_home == "stays":
+            where = torch.arange(self.n_slots, device=self.flat.device) if nodes is None else torch.as_tensor(nodes, device=self.flat.device)
+            local = self.buf[where].mul_(self.momentum).add_(grad)  # (k, d) gathered copy
+            self.buf[where] = local
+            grad = local
+        elif self.buf is not None:
             self.buf.mul_(self.momentum).add_(grad)
             grad = self.buf
         half = self.flat - lr * grad  # (k, d)

@@ -11,10 +11,38 @@ from scipy.linalg import eigvalsh
 CLIP = 1.0 - 1e-12  # |λ_i| for i >= 2 is clipped below 1 before λ²/(1-λ²) (spec §7)
 
 
+SYMMETRY_TOL = 1e-10
+
+
 def eigenvalues(w: np.ndarray) -> np.ndarray:
-    """Eigenvalues of a symmetric W, descending (λ_1 = 1 first for a connected graph). # (n,)"""
+    """Eigenvalues of a symmetric W, descending (λ_1 = 1 first for a connected graph). # (n,)
+
+    Refuses a non-symmetric W (e.g. one period's product of a time-varying graph) instead of
+    silently symmetrising it: use ``product_gap`` for those. Round-off asymmetry (<= 1e-10) is
+    averaged away.
+    """
     w = np.asarray(w, dtype=float)
+    asym = float(np.max(np.abs(w - w.T))) if w.size else 0.0
+    if asym > SYMMETRY_TOL:
+        raise ValueError(f"W is not symmetric (max |W - Wᵀ| = {asym:.3g} > {SYMMETRY_TOL:g}); "
+                         "use spectra.product_gap for non-symmetric or time-varying mixing")
     return eigvalsh((w + w.T) / 2.0)[::-1]
+
+
+def product_gap(ws) -> float:
+    """Spectral gap of a (possibly non-symmetric) doubly stochastic W or of one period's product.
+
+    p = 1 - ‖P - J/n‖₂² with P = W_{m-1} ⋯ W_0 (the rate in E‖X P - X̄‖² <= (1-p) ‖X - X̄‖² of
+    Koloskova et al. 2020); for a symmetric W it equals 1 - max_{i>=2} λ_i². Exact consensus in one
+    period gives p = 1.
+    """
+    mats = [np.asarray(ws, dtype=float)] if np.ndim(ws) == 2 else [np.asarray(w, dtype=float) for w in ws]
+    n = mats[0].shape[0]
+    prod = np.eye(n)
+    for w in mats:
+        prod = w @ prod
+    sigma = np.linalg.norm(prod - np.full((n, n), 1.0 / n), ord=2)
+    return float(1.0 - min(sigma, 1.0) ** 2)
 
 
 def _tail(lams: np.ndarray) -> np.ndarray:

@@ -91,7 +91,17 @@ def metropolis(g: nx.Graph) -> np.ndarray:
 
 
 def mixing_matrix(name: str, *, n: int) -> np.ndarray:
-    """Metropolis matrix of a named topology; ``complete`` is exactly J/n. # (n, n)"""
+    """Metropolis matrix of a named topology; ``complete`` is exactly J/n. # (n, n)
+
+    Any topology on one node is W = [1]; on two nodes every connected topology is J/2
+    (teleportation with k = 1 or 2 active slots).
+    """
+    if n == 1:
+        if name not in GRAPHS:
+            raise KeyError(f"unknown topology {name!r}; known: {', '.join(GRAPHS)}")
+        return np.ones((1, 1))
+    if n == 2 and name in GRAPHS and name not in ("torus", "grid"):
+        return np.full((2, 2), 0.5)
     if name == "complete":
         return np.full((n, n), 1.0 / n)
     return metropolis(graph(name, n=n))

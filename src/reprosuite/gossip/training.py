@@ -1,0 +1,220 @@
+"""The decentralized training loop shared by topology (Fig. 3) and teleportation (Tab. 2, Fig. 4).
+
+``train`` runs a ``GossipSimulator`` for a number of epochs with a per-round learning-rate
+schedule (``learning_rate``: linear warm-up, then cosine), draws the minibatches of every node
+from ``NodeBatches`` (one epoch without replacement per node at a time), asks a ``MixingPlan``
+which node each slot sits on and which W to gossip with, evaluates x̄ (the slot mean) and the
+individual slots on the test set, and checkpoints after every epoch (``ctx.save_state``), so a
+killed job resumes where it stopped and yields the same records.
+
+``MixingPlan`` covers D-SGD (slot i = node i, a fixed or cyclic W) and TELEPORTATION (k slots
+on k nodes drawn by a ``SlotSampler``), with optional accounting of samples processed,
+node-steps and simulated time on a heterogeneous network (``gossip.cost``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .cost import gossip_time, link_costs, teleport_time
+from .simulator import GossipSimulator, NodeBatches
+from .teleport import SlotSampler
+
+
+def learning_rate(c: Any, *, round_: int, rounds_per_epoch: int) -> float:
+    """Linear warm-up from warmup_lr, then cosine from lr to lr_min (per round).
+
+    ``c`` has ``lr, lr_min, epochs, warmup_epochs, warmup_lr``.
+    """
+    warm = c.warmup_epochs * rounds_per_epoch
+    total = c.epochs * rounds_per_epoch
+    if round_ < warm:
+        return c.warmup_lr + (c.lr - c.warmup_lr) * round_ / warm
+    frac = (round_ - warm) / max(1, total - warm)
+    return c.lr_min + 0.5 * (c.lr - c.lr_min) * (1.0 + math.cos(math.pi * frac))
+
+
+@dataclass
+class Clock:
+    """Simulated time: link cost 1 on the preferred topology, τ elsewhere, plus compute per round."""
+
+    n: int
+    tau: float = 5.0
+    compute_cost: float = 0.0
+    preferred: str = "ring"
+    teleport_cost: str = "max_link"
+
+    def __post_init__(self):
+        self.cost = link_costs(self.n, tau=self.tau, preferred=self.preferred)
+
+
+class MixingPlan:
+    """Which node each slot sits on and which W mixes the slots, round by round.
+
+    D-SGD: ``sampler=None`` (slot i is node i), ``mixing`` one W or a cyclic list (time-varying).
+    TELEPORTATION: a ``SlotSampler`` of k nodes per round and the k x k slot mixing matrix.
+    ``account=True`` adds samples processed, node-steps and simulated time to the records.
+    """
+
+    def __init__(self, mixing: np.ndarray | Sequence[np.ndarray], *, n_nodes: int, sampler: SlotSampler | None = None,
+                 clock: Clock | None = None, account: bool = False, batch_size: int = 1):
+        mats = [np.asarray(mixing)] if np.ndim(mixing) == 2 else [np.asarray(m) for m in mixing]
+        self.mats, self.n_nodes, self.sampler, self.clock = mats, n_nodes, sampler, clock
+        self.account, self.batch_size = account, batch_size
+        self.k = mats[0].shape[0]
+        if sampler is None and self.k != n_nodes:
+            raise ValueError(f"without a sampler the slots are the nodes: W is {self.k}x{self.k}, n = {n_nodes}")
+        self._w: list[torch.Tensor] | None = None
+        self.prev = np.arange(self.k) if sampler is None else None  # slots start on nodes (first round: no move)
+        self.samples = self.node_steps = 0
+        self.sim_time = 0.0
+
+    def bind(self, sim: GossipSimulator) -> None:
+        self._w = [sim.as_matrix(m) for m in self.mats]
+
+    def next(self, round_: int) -> tuple[np.ndarray | None, torch.Tensor]:
+        """(nodes of the slots or None for identity, W) of this round; updates the accounting."""
+        assert self._w is not None, "call bind(sim) first"
+        nodes = None if self.sampler is None else self.sampler.next()
+        w_np, w = self.mats[round_ % len(self.mats)], self._w[round_ % len(self._w)]
+        if self.account:
+            where = np.arange(self.k) if nodes is None else nodes
+            self.samples += self.k * self.batch_size
+            self.node_steps += self.k
+            if self.clock is not None:
+                move = 0.0 if self.prev is None else teleport_time(self.prev, where, self.clock.cost,
+                                                                   mode=self.clock.teleport_cost, tau=self.clock.tau)
+                self.sim_time += self.clock.compute_cost + move + gossip_time(w_np, where, self.clock.cost)
+            self.prev = where
+        return nodes, w
+
+    def record(self) -> dict[str, Any]:
+        if not self.account:
+            return {}
+        row = {"samples_processed": self.samples, "node_steps": self.node_steps}
+        if self.clock is not None:
+            row["sim_time"] = self.sim_time
+        return row
+
+    def state(self) -> dict[str, Any]:
+        return {"sampler": None if self.sampler is None else self.sampler.state(), "prev": self.prev,
+                "samples": self.samples, "node_steps": self.node_steps, "sim_time": self.sim_time}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if self.sampler is not None:
+            self.sampler.set_state(state["sampler"])
+        self.prev, self.samples = state["prev"], state["samples"]
+        self.node_steps, self.sim_time = state["node_steps"], state["sim_time"]
+
+
+@dataclass
+class EvalSets:
+    """Test tensors: x̄ is evaluated on (x, y), the individual slots on the subset ``nodes``."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    nodes: torch.Tensor
+
+
+class _Stream:
+    """Per-node minibatch indices, one ``NodeBatches.epoch`` block after another (resumable)."""
+
+    def __init__(self, batches: NodeBatches, gen: torch.Generator):
+        self.batches, self.gen = batches, gen
+        self.block: torch.Tensor | None = None
+        self.pos = 0
+
+    def next(self) -> torch.Tensor:  # (n_nodes, B)
+        if self.block is None or self.pos >= len(self.block):
+            self.block, self.pos = self.batches.epoch(self.gen), 0
+        self.pos += 1
+        return self.block[self.pos - 1]
+
+
+def train(ctx, *, sim: GossipSimulator, batches: NodeBatches, gen: torch.Generator, x_train: torch.Tensor,
+          y_train: torch.Tensor, test: EvalSets, hp: Any, plan: MixingPlan, base: dict[str, Any],
+          rounds_per_epoch: int | None = None, desc: str = "train") -> Iterator[dict[str, Any]]:
+    """Train for ``hp.epochs`` epochs of ``rounds_per_epoch`` rounds; yield one row per epoch.
+
+    ``hp`` has the schedule fields of ``learning_rate`` plus ``eval_every`` (epochs) and
+    ``eval_on`` in {xbar, nodes, both}. Rows: ``base``, epoch, rounds, train_loss_node_mean,
+    consensus_distance, the plan's accounting, then test metrics at evaluation epochs.
+    """
+    rpe = rounds_per_epoch or batches.rounds_per_epoch
+    plan.bind(sim)
+    stream = _Stream(batches, gen)
+    rows, start = [], 0
+    state = ctx.load_state()
+    if state is not None:
+        sim.load_state_dict(state["sim"])
+        gen.set_state(state["generator"])
+        rows, start = state["rows"], state["epoch"]
+        stream.block, stream.pos = state.get("block"), state.get("pos", 0)
+        if "plan" in state:
+            plan.set_state(state["plan"])
+        yield from rows
+    for epoch in ctx.progress(range(start, hp.epochs), total=hp.epochs - start, desc=desc):
+        losses = []
+        for r in range(rpe):
+            round_ = epoch * rpe + r
+            idx = stream.next()  # (n_nodes, B)
+            nodes, w = plan.next(round_)
+            if nodes is not None:
+                nodes = torch.as_tensor(nodes, device=idx.device)
+                idx = idx[nodes]  # (k, B): each slot reads its current node's minibatch
+            lr = learning_rate(hp, round_=round_, rounds_per_epoch=rpe)
+            losses.append(sim.step(x_train[idx], y_train[idx], lr=lr, w=w, nodes=nodes))
+        row = {**base, "epoch": epoch + 1, "rounds": (epoch + 1) * rpe,
+               "train_loss_node_mean": float(torch.stack(losses).mean()), "consensus_distance": sim.consensus_distance(),
+               **plan.record()}
+        if (epoch + 1) % hp.eval_every == 0 or epoch + 1 == hp.epochs:
+            if hp.eval_on in ("xbar", "both"):
+                loss, acc = sim.evaluate(test.x, test.y, at="xbar")
+                row |= {"test_loss_xbar": float(loss), "test_accuracy_xbar": float(acc)}
+            if hp.eval_on in ("nodes", "both"):
+                loss, acc = sim.evaluate(test.x[test.nodes], test.y[test.nodes], at="nodes")
+                row |= {"test_loss_node_mean": float(loss.mean()), "test_accuracy_node_mean": float(acc.mean()),
+                        "test_accuracy_node_min": float(acc.min())}
+        rows.append(row)  # every epoch: train loss and consensus distance; test metrics at eval epochs
+        ctx.save_state({"sim": sim.state_dict(), "generator": gen.get_state(), "rows": rows, "epoch": epoch + 1,
+                        "block": stream.block, "pos": stream.pos, "plan": plan.state()})
+        yield row
+
+
+FASHION_MEAN, FASHION_STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics on [0, 1]
+
+
+def image_tensor(x: np.ndarray, device: str, *, mean: float = FASHION_MEAN, std: float = FASHION_STD) -> torch.Tensor:
+    """uint8 (N, H, W) -> normalised float (N, 1, H, W)."""
+    x = torch.as_tensor(np.array(x), dtype=torch.float32, device=device) / 255.0
+    return ((x - mean) / std).unsqueeze(1)
+
+
+@dataclass
+class ImageSplit:
+    """Stratified train subset and test tensors of one image data set (seed-independent)."""
+
+    train_idx: np.ndarray
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    y_train_np: np.ndarray
+    test: EvalSets
+
+
+def image_split(data: Any, *, n_train: int | None, n_test: int | None, n_test_nodes: int, device: str) -> ImageSplit:
+    """The first n_train (stratified, seed 0) training images and the test set (full or stratified)."""
+    from reprosuite.data import stratified_indices
+
+    train = stratified_indices(data.y_train, n_train or len(data.y_train), seed=0)
+    x_train = image_tensor(data.x_train[train], device)
+    y_train = torch.as_tensor(data.y_train[train], device=device)
+    test = stratified_indices(data.y_test, n_test or len(data.y_test), seed=0)
+    x_test, y_test = image_tensor(data.x_test[test], device), torch.as_tensor(data.y_test[test], device=device)
+    sub = torch.as_tensor(stratified_indices(y_test.cpu().numpy(), n_test_nodes, seed=0), device=device)
+    return ImageSplit(train, x_train, y_train, data.y_train[train], EvalSets(x_test, y_test, sub))

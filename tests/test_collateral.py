@@ -29,6 +29,19 @@ def test_configs_load_and_unlearn_jobs_need_shared_models(paper, scale):
     assert names.index("models") < names.index("reference") < names.index("unlearn")  # run_paper order
 
 
+def test_several_model_seeds_address_their_own_bank_runs(paper):
+    import dataclasses
+
+    cfg = load_config(paper, "smoke")
+    cfg = dataclasses.replace(cfg, main=dataclasses.replace(cfg.main, model_seeds=(0, 5)))
+    jobs = list(iter_runs(paper, cfg))
+    assert {k for e, s, k in jobs if e == "models" and s == "original"} == {0, 5}
+    needs = paper.experiment("unlearn").needs(cfg, "c2-f0.5-ga-m5", 0)
+    assert needs == [("models", "original", 5), ("models", "c2-f0.5-r0", 5), ("reference", "c2-f0.5-m5", 0)]
+    with pytest.raises(ValueError, match="model_seeds"):
+        dataclasses.replace(cfg.main, model_seeds=())
+
+
 def test_default_forget_set_is_first_half_of_pullover(paper):
     from reprosuite.data import fashion_mnist, stratified_indices
     from reprosuite.unlearning.splits import partial_class_split
@@ -52,25 +65,6 @@ def test_ga_ripple_is_quadratic_with_minimum_at_zero():
     rows = pd.DataFrame(_binned(rho, {"sq_gap": gap}, np.linspace(-1, 1, 31))).assign(kind="ga_linear")
     rows["sq_gap_norm"] = rows["sq_gap"] / rows["sq_gap"].max()
     assert ripple_ga({"fig1": rows}, r2_min=0.9).passed
-
-
-def test_localized_check_on_synthetic_curves():
-    from reprosuite.papers.collateral.checks import localized, ltd_lower
-
-    rows = []
-    curves = {"ga": np.linspace(0.01, 0.3, 10), "rl_nr": np.linspace(0.01, 0.3, 10), "rl": np.linspace(0.005, 0.1, 10),
-              "ltd": np.full(10, 0.02), "original": np.full(10, 0.03), "retrain_floor": np.full(10, 0.05)}
-    for method, vals in curves.items():
-        for b, v in enumerate(vals):
-            rows.append({"row": "bin", "split": "test", "binning": "equal_width", "method": method, "seed": 0,
-                         "bin": b, "consensus_count": 100, "mismatch_a": v})
-    t = pd.DataFrame(rows)
-    un, ref = t[~t.method.isin(["original", "retrain_floor"])], t[t.method.isin(["original", "retrain_floor"])]
-    out = localized({"unlearn": un, "reference": ref}, methods=["ga", "rl_nr", "rl"], orig_methods=["ga", "rl_nr"],
-                    metric="mismatch_a", min_consensus=30, ratio=3.0, floor=0.01, spearman_min=0.6, orig_ratio=2.0)
-    assert out.passed, out.measured
-    assert ltd_lower({"unlearn": un, "reference": ref}, baselines=["ga", "rl_nr", "rl"], metric="mismatch_a",
-                     min_consensus=30, factor=0.5, floor_margin=0.03).passed
 
 
 def test_cifar100_offline_gives_clear_error(tmp_path):

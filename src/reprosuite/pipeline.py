@@ -63,7 +63,8 @@ def make_table(paper: Paper, cfg: Any, name: str, results: Path) -> pd.DataFrame
     table = resolve(art.make)(_inputs(paper, art.inputs, results), cfg)
     folder = paper_dir(results, paper) / "tables"
     atomic_write(folder / f"{name}.csv", lambda p: table.to_csv(p, index=False))
-    markdown = f"**{paper.id} {name}.** {art.caption}\n\n" + table.to_markdown(index=False, floatfmt=".4g") + "\n"
+    view = table.attrs.get("markdown", table)  # a table may carry a reader's view; the CSV keeps every column
+    markdown = f"**{paper.id} {name}.** {art.caption}\n\n" + view.to_markdown(index=False, floatfmt=".4g") + "\n"
     atomic_write(folder / f"{name}.md", lambda p: p.write_text(markdown))
     return table
 

@@ -1,4 +1,4 @@
-"""Checks behind experiments/collateral/claims.yaml (spec §6). Thresholds come from the YAML.
+"""Checks behind experiments/collateral/claims.yaml (docs/papers/collateral.md). Thresholds come from the YAML.
 
 The main-experiment tables: ``unlearn`` and ``reference`` (aggregated records; ``row`` is
 ``bin`` / ``aggregate`` / ``epoch`` / ``split``), ``fig1``, ``fig2``, ``ablation``, ``models``.
@@ -6,11 +6,15 @@ The main-experiment tables: ``unlearn`` and ``reference`` (aggregated records; `
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
-from scipy.stats import pearsonr, spearmanr
+from scipy.stats import bootstrap, norm, pearsonr, rankdata, spearmanr, ttest_ind
 
 from reprosuite.claims import Outcome
+from reprosuite.stats import LEVEL, Decision, Estimate, cell_level, decide, decide_within, mean_ci
 
 
 def _bins(t: pd.DataFrame, split="test", binning="equal_width") -> pd.DataFrame:
@@ -33,19 +37,37 @@ def split_exact(tables, **_):
 
 
 def shared_bins(tables, **_):
-    """Claim 2: identical bin edges and counts across methods; counts sum to the split size."""
+    """Claim 2: every model's bins have the same edges and counts, and they match edges and counts
+    recomputed from the s(x) that each unlearning job recomputed from the original on its own
+    (``point`` rows); counts sum to the split size."""
     t = pd.concat([tables["unlearn"], tables["reference"]], ignore_index=True)
     b = t[t["row"] == "bin"]
     keys = ["cell", "split", "binning", "bin"]
-    spread = b.groupby(keys)[["bin_lo", "bin_hi", "count", "consensus_count"]].nunique().max().max()
+    spread = int(b.groupby(keys)[["bin_lo", "bin_hi", "count", "consensus_count"]].nunique().max().max())
     sums = b.groupby(["cell", "method", "seed", "split", "binning"])["count"].sum().reset_index()
     agg = _agg(t).drop_duplicates("cell").set_index("cell")
     size = {"test": "n_test_eval", "retain": "n_retain_eval"}
-    bad = sum(int(r["count"] != agg.loc[r["cell"], size[r["split"]]]) for _, r in sums.iterrows())
+    bad_sum = sum(int(r["count"] != agg.loc[r["cell"], size[r["split"]]]) for _, r in sums.iterrows())
+    pts = t[t["row"] == "point"]
+    bad_recomputed, n_jobs = 0, 0
+    for (cell, method, seed), p in pts.groupby(["cell", "method", "seed"]):
+        n_jobs += 1
+        s = p.sort_values("point")["s"].to_numpy(dtype=float)
+        for binning, rows in b[(b["cell"] == cell) & (b["split"] == "test")].groupby("binning"):
+            rows = rows.drop_duplicates("bin").sort_values("bin")
+            n_bins = len(rows)
+            edges = (np.linspace(s.min(), s.max(), n_bins + 1) if binning == "equal_width"
+                     else np.quantile(s, np.linspace(0.0, 1.0, n_bins + 1)))
+            counts = np.bincount(np.clip(np.searchsorted(edges, s, side="right") - 1, 0, n_bins - 1),
+                                 minlength=n_bins)
+            recorded = np.append(rows["bin_lo"].to_numpy(float), rows["bin_hi"].to_numpy(float)[-1])
+            bad_recomputed += int(not np.allclose(recorded, edges, rtol=0, atol=1e-6)
+                                  or not np.array_equal(rows["count"].to_numpy(int), counts))
+    ok = spread == 1 and bad_sum == 0 and n_jobs > 0 and bad_recomputed == 0
     n_models = b.groupby(["method", "seed"]).ngroups
-    return Outcome(spread == 1 and bad == 0,
-                   f"{n_models} models; distinct values per bin: {spread}; splits whose counts miss the size: {bad}",
-                   "1 distinct value per bin; 0 mismatches")
+    return Outcome(ok, f"{n_models} models; distinct values per bin: {spread}; splits whose counts miss the size: "
+                       f"{bad_sum}; jobs whose recomputed s(x) gives other edges or counts: {bad_recomputed} of {n_jobs}",
+                   "1 distinct value per bin; 0 mismatches; >= 1 job recomputed s(x), 0 disagree")
 
 
 def ripple_ga(tables, r2_min: float, **_):
@@ -85,51 +107,174 @@ def _curves(t, metric, min_consensus, split="test", binning="equal_width"):
     return {k: g.set_index("bin")[metric] for k, g in b.groupby(["method", "seed"])}
 
 
+@dataclass(frozen=True)
+class BinValue:
+    """One method's value in one bin: mean over its seeds with the bin's standard error
+    se^2 = s^2_seeds / k + p(1 - p) / N (seed spread plus the sampling of the bin's N test points)."""
+
+    mean: float
+    se: float
+    k: int  # seeds (1 for the original and the held-out retrain)
+    n: int  # consensus points in the bin
+
+
+def _bin_values(t: pd.DataFrame, metric: str, min_consensus: int, which: str) -> dict[str, BinValue]:
+    """Each method's top (nearest) or bottom (farthest) equal-width test bin among the bins with
+    >= min_consensus consensus points (the same bins for every method: consensus is the retrains')."""
+    b = _bins(t, "test", "equal_width")
+    b = b[b["consensus_count"] >= min_consensus]
+    if b.empty:
+        return {}
+    pick = b["bin"].max() if which == "top" else b["bin"].min()
+    out = {}
+    for method, g in b[b["bin"] == pick].groupby("method"):
+        v = g[metric].to_numpy(dtype=float)
+        n = int(g["consensus_count"].iloc[0])
+        m = float(v.mean())
+        var = (float(v.var(ddof=1)) / len(v) if len(v) > 1 else 0.0) + max(m * (1 - m), 0.0) / n
+        out[method] = BinValue(m, math.sqrt(var), len(v), n)
+    return out
+
+
+def _linear(terms: list[tuple[float, BinValue]], shift: float, level: float) -> Estimate:
+    """sum(c_j X_j) + shift with a normal interval from the bins' standard errors (terms independent)."""
+    value = sum(c * x.mean for c, x in terms) + shift
+    se = math.sqrt(sum((c * x.se) ** 2 for c, x in terms))
+    lo, hi = (value, value) if se == 0 else norm.interval(level, loc=value, scale=se)
+    return Estimate(value, float(lo), float(hi), min(x.k for _, x in terms), level, "normal")
+
+
+def _corr(u: np.ndarray, x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Pearson correlation along ``axis`` (vectorised for scipy.stats.bootstrap); 0 where x is constant."""
+    du = u - u.mean(axis=axis, keepdims=True)
+    dx = x - x.mean(axis=axis, keepdims=True)
+    den = np.sqrt((du**2).sum(axis=axis) * (dx**2).sum(axis=axis))
+    num = (du * dx).sum(axis=axis)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+def _trend(points: pd.DataFrame, method: str, level: float, n_resamples: int) -> Estimate:
+    """Pre-registered trend statistic: over consensus test points, the Pearson correlation between
+    the proximity rank u = rank(s)/N and the excess discrepancy over the floor averaged over seeds;
+    percentile bootstrap over test points (scipy.stats.bootstrap, paired, vectorised: BCa's
+    jackknife would hold an N x N array for N = 10,000 points)."""
+    p = points[(points["method"] == method) & points["consensus"].astype(bool)]
+    p = p[p["excess_a"].notna()]
+    if len(p) < 2:
+        return Estimate(math.nan, -math.inf, math.inf, 0, level, "bootstrap")
+    e = p.groupby("point").agg(s=("s", "first"), e=("excess_a", "mean"), k=("excess_a", "size"))
+    u, x = rankdata(e["s"].to_numpy()) / len(e), e["e"].to_numpy(dtype=float)
+    value = float(_corr(u, x))
+    if np.all(x == x[0]):
+        lo = hi = value
+    else:
+        res = bootstrap((u, x), _corr, paired=True, vectorized=True, confidence_level=level, method="percentile",
+                        n_resamples=n_resamples, batch=200, random_state=np.random.default_rng(0))
+        lo, hi = (float(v) for v in res.confidence_interval)
+    return Estimate(value, lo, hi, int(e["k"].max()), level, "bootstrap")
+
+
 def localized(tables, methods, orig_methods, metric: str, min_consensus: int, ratio: float, floor: float,
-              spearman_min: float, orig_ratio: float, **_):
-    """Claim 4: top bin >= ratio x max(bottom, floor), Spearman >= spearman_min in every seed;
-    for ``orig_methods`` also top >= orig_ratio x the original's top bin."""
-    curves = _curves(pd.concat([tables["unlearn"], tables["reference"]]), metric, min_consensus)
-    orig = next(v for (m, _), v in curves.items() if m == "original")
-    ok, parts = True, []
-    for (m, seed), v in sorted(curves.items()):
-        if m not in methods:
+              orig_ratio: float, level: float = LEVEL, n_resamples: int = 2000, **_):
+    """Claim 4, pre-registered: for every method (i) trend: rank correlation of the per-point excess
+    discrepancy over the held-out floor with proximity > 0 (bootstrap over test points, seeds
+    pooled); (ii) top bin >= ratio x max(bottom, floor) and, for ``orig_methods``, top >= orig_ratio
+    x the original's top bin, each from the bins' standard errors. Bonferroni over all cells."""
+    t = pd.concat([tables["unlearn"], tables["reference"]], ignore_index=True)
+    points = t[t["row"] == "point"]
+    top, bottom = _bin_values(t, metric, min_consensus, "top"), _bin_values(t, metric, min_consensus, "bottom")
+    present = [m for m in methods if m in top]
+    n_cells = 2 * len(methods) + len(orig_methods)
+    lv = cell_level(level, n_cells)
+    decisions, parts = [], []
+    for m in methods:
+        if m not in present:
+            decisions.append(Decision(False, Estimate(math.nan, math.nan, math.nan, 0, lv), "present", None,
+                                      f"{m} missing"))
             continue
-        top, bottom = v.iloc[-1], v.iloc[0]
-        rho = spearmanr(v.index, v.to_numpy()).statistic
-        good = top >= ratio * max(bottom, floor) and rho >= spearman_min
+        tr = _trend(points, m, lv, n_resamples)
+        decisions.append(decide(tr, 0.0, ">", f"{m} trend ρ"))
+        lo_term = [(-ratio, bottom[m])] if bottom[m].mean > floor else []
+        shift = 0.0 if lo_term else -ratio * floor
+        d = _linear([(1.0, top[m]), *lo_term], shift, lv)
+        decisions.append(decide(d, 0.0, ">=", f"{m} top - {ratio:g} max(bottom, {floor:g})"))
+        parts.append(f"{m}: ρ {tr.value:.3f} [{tr.lo:.3f}, {tr.hi:.3f}] (k={tr.n}); bottom {bottom[m].mean:.3f} -> "
+                     f"top {top[m].mean:.3f} ± {top[m].se:.3f} (N={top[m].n})")
         if m in orig_methods:
-            good = good and top >= orig_ratio * orig.iloc[-1]
-        ok &= bool(good)
-        parts.append(f"{m}/s{seed}: {bottom:.3f}->{top:.3f} ρ={rho:.2f}{'' if good else ' ✗'}")
-    parts.append(f"original top {orig.iloc[-1]:.3f}")
-    return Outcome(ok, "; ".join(parts), f"top >= {ratio}x max(bottom, {floor}), Spearman >= {spearman_min}; "
-                                         f"GA/RL-D_r top >= {orig_ratio}x original's")
+            o = top.get("original")
+            if o is None:
+                decisions.append(Decision(False, Estimate(math.nan, math.nan, math.nan, 0, lv), "present", None,
+                                          "original missing"))
+            else:
+                d = _linear([(1.0, top[m]), (-orig_ratio, o)], 0.0, lv)
+                decisions.append(decide(d, 0.0, ">=", f"{m} top - {orig_ratio:g} original top"))
+    if "original" in top:
+        parts.append(f"original top {top['original'].mean:.3f} ± {top['original'].se:.3f}")
+    return Outcome.decided(decisions, measured="; ".join(parts),
+                           expected=f"trend ρ > 0; top >= {ratio:g} x max(bottom, {floor:g}); GA/RL-D_r top >= "
+                                    f"{orig_ratio:g} x original's; {n_cells} cells, Bonferroni at {level:g}")
 
 
-def ltd_lower(tables, baselines, metric: str, min_consensus: int, factor: float, floor_margin: float, **_):
-    """Claim 5: LTD's top bin <= factor x the smallest baseline top bin and <= floor + margin."""
-    curves = _curves(pd.concat([tables["unlearn"], tables["reference"]]), metric, min_consensus)
-    top = pd.Series({k: v.iloc[-1] for k, v in curves.items()}).groupby(level=0).mean()
-    ltd, floor = top["ltd"], top["retrain_floor"]
-    smallest = min(top[m] for m in baselines)
-    ok = ltd <= factor * smallest and ltd <= floor + floor_margin
-    return Outcome(bool(ok), f"LTD top {ltd:.3f}; baselines {', '.join(f'{m} {top[m]:.3f}' for m in baselines)}; "
-                             f"floor {floor:.3f}", f"<= {factor} x {smallest:.3f} and <= floor + {floor_margin}")
+def ltd_lower(tables, baselines, metric: str, min_consensus: int, factor: float, floor_margin: float,
+              level: float = LEVEL, **_):
+    """Claim 5, one-sided on the bins' standard errors: LTD's top bin <= factor x every baseline's
+    top bin (so <= factor x the smallest) and <= held-out floor's top bin + margin. Bonferroni."""
+    t = pd.concat([tables["unlearn"], tables["reference"]], ignore_index=True)
+    top = _bin_values(t, metric, min_consensus, "top")
+    need = ["ltd", "retrain_floor", *baselines]
+    missing = [m for m in need if m not in top]
+    if missing:
+        return Outcome(False, f"no top bin for {', '.join(missing)}", "LTD, floor and every baseline present")
+    lv = cell_level(level, len(baselines) + 1)
+    ltd, fl = top["ltd"], top["retrain_floor"]
+    decisions = [decide(_linear([(1.0, ltd), (-factor, top[m])], 0.0, lv), 0.0, "<=", f"LTD - {factor:g} x {m}")
+                 for m in baselines]
+    decisions.append(decide(_linear([(1.0, ltd), (-1.0, fl)], -floor_margin, lv), 0.0, "<=",
+                            f"LTD - floor - {floor_margin:g}"))
+    measured = (f"LTD top {ltd.mean:.3f} ± {ltd.se:.3f} (k={ltd.k}, N={ltd.n}); "
+                + ", ".join(f"{m} {top[m].mean:.3f} ± {top[m].se:.3f}" for m in baselines)
+                + f"; floor {fl.mean:.3f} ± {fl.se:.3f}")
+    return Outcome.decided(decisions, measured=measured,
+                           expected=f"<= {factor:g} x each baseline and <= floor + {floor_margin:g}; "
+                                    f"{len(decisions)} one-sided cells, Bonferroni at {level:g}")
 
 
-def ltd_aggregates(tables, ua_margin: float, acc_margin: float, mia_margin: float, **_):
-    """Claim 6: LTD's UA within the retrains' range ± ua_margin; RA/TA within acc_margin of the
-    retrain mean; SVC-MIA within mia_margin points."""
-    ltd = _agg(tables["unlearn"]).query("method == 'ltd'")[["ua", "ra", "ta", "mia_svc"]].mean()
+def _welch(a: np.ndarray, b: np.ndarray, level: float) -> Estimate:
+    """mean(a) - mean(b) with a Welch t interval (scipy.stats.ttest_ind)."""
+    d = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return Estimate(d, -math.inf, math.inf, len(a), level)
+    if a.std() == 0 and b.std() == 0:
+        return Estimate(d, d, d, len(a), level)
+    lo, hi = ttest_ind(a, b, equal_var=False).confidence_interval(level)
+    return Estimate(d, float(lo), float(hi), len(a), level)
+
+
+def ltd_aggregates(tables, ua_margin: float, acc_margin: float, mia_margin: float, level: float = LEVEL, **_):
+    """Claim 6 on intervals over seeds (Bonferroni over 4 cells): LTD's mean UA inside the retrains'
+    range ± ua_margin; LTD - retrain mean of RA and TA inside ± acc_margin and of SVC-MIA inside
+    ± mia_margin (Welch intervals, LTD seeds vs the R retrains)."""
+    ltd = _agg(tables["unlearn"]).query("method == 'ltd'")
     ret = _agg(tables["reference"]).query("method in ['retrain', 'retrain_floor']")
-    ok = (ret["ua"].min() - ua_margin <= ltd["ua"] <= ret["ua"].max() + ua_margin
-          and abs(ltd["ra"] - ret["ra"].mean()) <= acc_margin and abs(ltd["ta"] - ret["ta"].mean()) <= acc_margin
-          and abs(ltd["mia_svc"] - ret["mia_svc"].mean()) <= mia_margin)
-    return Outcome(bool(ok), f"LTD UA {ltd.ua:.3f} RA {ltd.ra:.3f} TA {ltd.ta:.3f} MIA {ltd.mia_svc:.1f}; retrains UA "
-                             f"{ret.ua.min():.3f}-{ret.ua.max():.3f} RA {ret.ra.mean():.3f} TA {ret.ta.mean():.3f} "
-                             f"MIA {ret.mia_svc.mean():.1f}",
-                   f"UA in range ± {ua_margin}; RA, TA ± {acc_margin}; MIA ± {mia_margin}")
+    if ltd.empty or ret.empty:
+        return Outcome(False, "LTD or retrain aggregates missing", "present")
+    lv = cell_level(level, 4)
+    lo, hi = ret["ua"].min() - ua_margin, ret["ua"].max() + ua_margin
+    decisions = [decide_within(mean_ci(ltd["ua"].to_numpy(float), lv), lo, hi, "UA")]
+    for key, margin in (("ra", acc_margin), ("ta", acc_margin), ("mia_svc", mia_margin)):
+        decisions.append(decide_within(_welch(ltd[key].to_numpy(float), ret[key].to_numpy(float), lv),
+                                       -margin, margin, f"{key.upper()} LTD - retrain"))
+    support = ""
+    if "support_retained_forget_class" in ltd and ltd["support_retained_forget_class"].notna().any():
+        support = (f"; support {ltd['support_size'].mean():.0f} examples, of which "
+                   f"{ltd['support_retained_forget_class'].mean():.0f} retained forget-class images")
+    m = ltd[["ua", "ra", "ta", "mia_svc"]].mean()
+    measured = (f"LTD UA {m.ua:.3f} RA {m.ra:.3f} TA {m.ta:.3f} MIA {m.mia_svc:.1f} (k={len(ltd)}); retrains UA "
+                f"{ret.ua.min():.3f}-{ret.ua.max():.3f} RA {ret.ra.mean():.3f} TA {ret.ta.mean():.3f} "
+                f"MIA {ret.mia_svc.mean():.1f} (R={len(ret)})" + support)
+    return Outcome.decided(decisions, measured=measured,
+                           expected=f"UA in [{lo:.3f}, {hi:.3f}]; RA, TA ± {acc_margin:g}; MIA ± {mia_margin:g}; "
+                                    f"Bonferroni over 4 at {level:g}")
 
 
 def aggregates_hide(tables, metric: str, min_consensus: int, acc_tol: float, ratio: float, abs_min: float, **_):

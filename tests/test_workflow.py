@@ -107,3 +107,75 @@ def test_smoke_dag_end_to_end(tmp_path):
     for pid, paper_plan in plan.papers.items():
         for name in paper_plan.figures:
             assert f"{name}.png" in html, f"{pid}/{name} is not in the report"
+
+
+def _copy_project(dest: Path) -> Path:
+    _copy_workflow(dest)
+    shutil.copytree(ROOT / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def test_a_paper_is_a_folder_under_papers_and_one_under_experiments(tmp_path):
+    """Adding a paper needs no edit to generic code: discovery, schema, plan, DAG."""
+    work = _copy_project(tmp_path)
+    shutil.copytree(ROOT / "tests" / "toy_paper", work / "src" / "reprosuite" / "papers" / "toy_paper")
+    exp = work / "experiments" / "toy_paper"
+    exp.mkdir()
+    (exp / "smoke.yaml").write_text("sweep: {steps: 3}\n")
+    (exp / "claims.yaml").write_text(
+        "- {id: rises, statement: the value rises, tables: [tab1], check: increasing, scales: [smoke]}\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(work / "src")}
+    proc = subprocess.run([*SNAKEMAKE, "--cores", "1", "--config", "scale=smoke", "papers=toy_paper"],
+                          cwd=work, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    claims = json.loads((work / "results" / "smoke" / "toy_paper" / "claims.json").read_text())
+    assert [c["status"] for c in claims] == ["PASS"]
+    bad = subprocess.run([*SNAKEMAKE, "-n", "--config", "papers=toy_papr"], cwd=work, capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert "papers = 'toy_papr' is not allowed; allowed: all," in bad.stderr + bad.stdout
+    assert "toy_paper" in _last_line(bad)
+
+
+def _scheduled(proc) -> dict[str, int]:
+    """Job counts per rule from a dry run's job-stats table."""
+    counts, on = {}, False
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if parts[:2] == ["job", "count"]:
+            on = True
+            continue
+        if on and len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+        elif on and parts and parts[0] == "total":
+            break
+    return counts
+
+
+@pytest.mark.slow
+def test_seeds_override_reaches_every_step_and_edits_rerun_only_their_experiment(tmp_path):
+    """`--config seeds=3` flows through the CLI steps into records, aggregates and provenance; then
+    editing one fig3 setting schedules only fig3's jobs and what depends on them."""
+    work = _copy_workflow(tmp_path)
+    proc = _snakemake("--cores", "2", "--config", "scale=smoke", "seeds=3", "papers=topology", cwd=work, timeout=1200)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    results = work / "results" / "smoke" / "topology"
+    assert json.loads((results / "config.json").read_text())["config"]["seeds"] == [3]
+    runs = list((results / "runs").glob("*/*/seed*/provenance.json"))
+    assert runs and all(p.parent.name == "seed3" for p in runs)
+    for prov in runs:
+        meta = json.loads(prov.read_text())
+        assert meta["config"]["seeds"] == [3] and meta["seed"] == 3
+    import pandas as pd
+
+    for records in (results / "records").glob("*.csv"):
+        seeds = set(pd.read_csv(records)["seed"])
+        assert seeds == {3}, f"{records.name}: seeds {seeds}"
+    smoke = work / "experiments" / "topology" / "smoke.yaml"
+    text = smoke.read_text()
+    assert "  lr_min: 0.0\n" in text.split("fig3:")[1]
+    smoke.write_text(text.split("fig3:")[0] + "fig3:" + text.split("fig3:")[1].replace("  lr_min: 0.0\n", "  lr_min: 1.0e-5\n", 1))
+    dry = _snakemake("-n", "--config", "scale=smoke", "seeds=3", "papers=topology", cwd=work)
+    counts = _scheduled(dry)
+    fig3_runs = len(list((results / "runs" / "fig3").glob("*/seed3")))
+    assert counts.get("run") == fig3_runs, counts
+    assert counts.get("aggregate") == 1, counts

@@ -78,3 +78,19 @@ def test_interval_verdicts(tmp_path, values, verdict):
     assert result.n_seeds == 4 and result.interval[0] < result.interval[1]
     if verdict == "INCONCLUSIVE":
         assert result.seeds_needed > 4 and "seeds would resolve" in result.reason
+
+
+def test_summary_lists_claims_that_do_not_pass_first_with_their_interval():
+    from reprosuite.summary import readme_table, render
+
+    rows = [dict(paper="topology", id="ok", status="PASS", measured=1.0, expected=">= 0", scale="default",
+                 statement="s", interval=[0.5, 1.5], n_seeds=4, level=0.95),
+            dict(paper="topology", id="open", status="INCONCLUSIVE", measured=0.1, expected=">= 0",
+                 scale="default", statement="s", interval=[-0.5, 0.7], n_seeds=4, level=0.95,
+                 reason="about 40 seeds would resolve it")]
+    text = render(rows, [], "default")
+    assert text.index("| open |") < text.index("| ok |")
+    assert "0.1 [-0.5, 0.7] (95% CI), n=4" in text
+    assert "- **topology**: 1 PASS, 0 FAIL, 1 INCONCLUSIVE" in text
+    table = readme_table(rows, "default")
+    assert "| INCONCLUSIVE |" in table and "`open` INCONCLUSIVE: 0.1 [-0.5, 0.7]" in table

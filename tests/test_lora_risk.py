@@ -38,10 +38,49 @@ def test_svd_form_equals_authors_form_and_full_rank_is_fft():
 
 
 def test_lora_at_r_equal_dy_equals_fft_in_monte_carlo():
+    """The rank-r estimator is computed at full rank (not copied from FFT) and agrees to rounding."""
     delta, x, e = montecarlo.draw_batch(seeds=range(5), dx=8, dy=4, n=20, true_rank=2, spectrum="gaussian",
                                         scale=1.0, decay=0.5)
-    errs = montecarlo.Design(delta, x).errors(e, ranks=(4,))
-    np.testing.assert_array_equal(errs[4], errs["fft"])
+    errs = montecarlo.Design(delta, x).errors(e, ranks=(2, 4, 6))
+    assert errs[4] is not errs["fft"]
+    np.testing.assert_allclose(errs[4], errs["fft"], rtol=1e-10)
+    np.testing.assert_allclose(errs[6], errs["fft"], rtol=1e-10)
+    assert not np.allclose(errs[2], errs["fft"])  # a real rank restriction differs
+
+
+def test_fft_cells_draws_match_the_exact_formula():
+    """c2's fast draws (Wishart eigenvalues + Gaussian block) reproduce the exact FFT risk, both regimes."""
+    from reprosuite.papers.lora_risk import cells
+
+    fams = [cells.Family("t", "gaussian", 3, 1.0, 0.0, {}), cells.Family("t", "fast_decay", 10, 5.0, 0.5, {})]
+    for n in (40, 8):  # dx = 20: over- and underdetermined
+        for risk, formula in cells._draw(np.random.default_rng(1), 4000, 1000, dx=20, dy=6, n=n, sigma=0.7,
+                                         families=fams):
+            se = risk.std(ddof=1) / np.sqrt(len(risk))
+            assert abs(risk.mean() - formula.mean()) < 4 * se + 1e-9
+
+
+def test_antithetic_flip_changes_only_the_null_space_part():
+    """A_init(2P − I) keeps A_init·P and negates A_init·P⊥, so the GD path of B and A·P is the same."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((10, 4))  # dx = 10 > n = 4
+    ux = np.linalg.svd(x, full_matrices=False)[0]
+    p = ux @ ux.T
+    a = rng.standard_normal((2, 10))
+    flipped = a @ (2 * p - np.eye(10))
+    np.testing.assert_allclose(flipped @ p, a @ p, atol=1e-12)
+    np.testing.assert_allclose(flipped @ (np.eye(10) - p), -a @ (np.eye(10) - p), atol=1e-12)
+    np.testing.assert_allclose(flipped @ x, a @ x, atol=1e-12)
+
+
+@pytest.mark.parametrize("section, key, value", [("gd", "n_seeds", 1), ("fft_cells", "min_gap", 2),
+                                                 ("hybrid", "near_seeds", 0), ("fig3", "sigma", [0.0])])
+def test_bad_config_values_are_refused(section, key, value):
+    from reprosuite.config import ConfigError, load_config
+    from reprosuite.registry import get_paper
+
+    with pytest.raises((ValueError, ConfigError), match=key):
+        load_config(get_paper("lora_risk"), "smoke", extra={section: {key: value}})
 
 
 @pytest.mark.parametrize("dx, dy, n", [(10, 5, 40), (20, 10, 100), (8, 8, 30),  # overdetermined
@@ -54,7 +93,7 @@ def test_fft_exact_risk_matches_monte_carlo_within_3_percent(dx, dy, n):
 
 
 def test_pinned_closed_forms():
-    # spec §3.4 table, formula column (dx = dy = 60, r = 3, σ = 1)
+    # first-order table of docs/papers/lora_risk.md, formula column (dx = dy = 60, r = 3, σ = 1)
     got = [round(theory.inspan_first_order(n=n, dx=60, dy=60, sigma=1.0, rank=3), 2) for n in (10, 30, 70, 120)]
     assert got == [3.67, 6.16, 22.59, 4.52]
     assert theory.inspan_first_order(n=45, dx=60, dy=60, sigma=1.0, rank=None) == pytest.approx(192.857, rel=1e-4)
@@ -62,7 +101,7 @@ def test_pinned_closed_forms():
     assert theory.fft_risk_exact(n=200, dx=40, dy=40, sigma=0.5, delta_fro2=1.0) == pytest.approx(2.516, abs=1e-3)
     assert theory.fft_risk_exact(n=30, dx=40, dy=40, sigma=2.0, delta_fro2=1600.0) == pytest.approx(933.3, abs=0.1)
     assert theory.fft_risk_exact(n=40, dx=40, dy=40, sigma=1.0, delta_fro2=1.0) == np.inf
-    # rank rule of spec §3.6: s_i = 5 e^{-a i}, dx = dy = 40, n = 200, σ = 0.5
+    # rank rule (docs/papers/lora_risk.md): s_i = 5 e^{-a i}, dx = dy = 40, n = 200, σ = 0.5
     rule = [theory.rank_rule(svals=theory.spectrum_values(kind="fast_decay", true_rank=40, scale=5.0, decay=a),
                              n=200, dx=40, dy=40, sigma=0.5) for a in (0.5, 1.0, 1.5)]
     assert rule == [6, 3, 2]
@@ -113,7 +152,7 @@ def test_minilm_trainable_counts_claim12():
     assert counts == {"fft": 22_713_986, "lora1": 43_010, "lora8": 338_690, "lora64": 2_704_130, "head": 770}
 
 
-def test_rotten_tomatoes_split_matches_spec():
+def test_rotten_tomatoes_split_matches_plan():
     from reprosuite.papers.lora_risk import practical
 
     frame, train, val, test = practical.split_rotten_tomatoes(fractions=(0.7, 0.1, 0.2), seed=0)

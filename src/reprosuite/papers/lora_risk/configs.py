@@ -56,6 +56,7 @@ class Sweep:
                              f"for spectrum {self.spectrum!r}")
         if any(a < 0 for a in self.decay):
             raise ValueError(f"decay = {self.decay!r} must be >= 0")
+        _positive("scale", self.scale)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,10 @@ class Fig2Config:
 
     def __post_init__(self):
         if not self.variants:
-            raise ValueError("fig2.variants must not be empty")
+            raise ValueError("fig2.variants = () must not be empty")
+        _positive("fig2.scale", self.scale)
+        if self.fast_decay < 0 or self.slow_decay < 0:
+            raise ValueError(f"fig2.fast_decay = {self.fast_decay} and slow_decay = {self.slow_decay} must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,12 @@ class PhaseConfig:
     base_seed: int = 0
 
     def __post_init__(self):
+        for name in ("dx", "dy", "true_rank", "rank", "sigma", "scale"):
+            _positive(f"phase.{name}", getattr(self, name))
+        if self.axis_max <= self.axis_min:
+            raise ValueError(f"phase.axis_max = {self.axis_max} must be > axis_min = {self.axis_min}")
+        if self.log_ratio_max <= self.log_ratio_min:
+            raise ValueError(f"phase.log_ratio_max = {self.log_ratio_max} must be > log_ratio_min = {self.log_ratio_min}")
         if self.axis == "sigma" and self.axis_min <= 0:
             raise ValueError(f"axis_min = {self.axis_min} must be > 0 on a log σ axis")
         if self.theory_grid < 2 or self.mc_grid < 2:
@@ -115,6 +125,12 @@ class IdentitiesConfig:
     dy: int = 9
     base_seed: int = 1000
 
+    def __post_init__(self):
+        if self.n_cases < 1:
+            raise ValueError(f"identities.n_cases = {self.n_cases} must be >= 1")
+        if self.dx < 5 or self.dy < 3:
+            raise ValueError(f"identities.dx = {self.dx} must be >= 5 and dy = {self.dy} >= 3 (cases use n = dx - 3, rank <= 3)")
+
 
 @dataclass(frozen=True)
 class GDConfig:
@@ -127,21 +143,28 @@ class GDConfig:
     rank: int = 2
     sigma: float = 0.5
     ns: tuple[int, ...] = (200, 30)
-    n_seeds: int = 20  # spec pilot used 5; the n = 30 init gap (~1-2%) is noise-dominated at 5
+    n_seeds: int = 20  # antithetic pairs at n = 30: ~20 pairs resolve a +1% gap against 0.5%
     base_seed: int = 0
     init_scales: tuple[float, ...] = (1.0, 1e-3)  # multiplies peft's default A init (B = 0)
     optimizer: Literal["lbfgs", "gd"] = "lbfgs"
     max_iter: int = 3000
     warmup_steps: int = 300  # curvature-scaled GD steps before L-BFGS (escape the B = 0 saddle)
+    antithetic: bool = True  # n < dx: also train from A_init(2P - I) (cancels the cross term)
 
     def __post_init__(self):
         if self.rank < 1 or self.rank > min(self.dx, self.dy):
             raise ValueError(f"gd.rank = {self.rank} must be in 1..min(dx, dy)")
+        _positive("gd.ns", self.ns)
+        _positive("gd.sigma", self.sigma)
+        _positive("gd.init_scales", self.init_scales)
+        if self.n_seeds < 2 or self.max_iter < 1 or self.warmup_steps < 0:
+            raise ValueError(f"gd.n_seeds = {self.n_seeds} must be >= 2, max_iter = {self.max_iter} >= 1, "
+                             f"warmup_steps = {self.warmup_steps} >= 0")
 
 
 @dataclass(frozen=True)
 class PracticalConfig:
-    """MiniLM-L6 + Rotten Tomatoes (spec §5 default grid). Per-method lr grids: one value at
+    """MiniLM-L6 + Rotten Tomatoes (default grid; paper scale in the defaults). Per-method lr grids: one value at
     default; several values are chosen on the validation split (paper scale)."""
 
     enabled: bool = True
@@ -175,10 +198,24 @@ class PracticalConfig:
     def __post_init__(self):
         if abs(sum(self.split) - 1.0) > 1e-9:
             raise ValueError(f"practical.split = {self.split} must sum to 1")
+        if any(not 0 < f < 1 for f in self.split):
+            raise ValueError(f"practical.split = {self.split} must hold fractions in (0, 1)")
         _positive("practical.ns", self.ns)
         _positive("practical.ranks", self.ranks)
-        if self.batch_size < 1 or self.min_steps < 1:
-            raise ValueError("practical.batch_size and min_steps must be >= 1")
+        _positive("practical.count_ranks", self.count_ranks)
+        for name in ("lr_head", "lrs_fft", "lrs_lora", "lrs_head", "alpha_over_r", "epochs"):
+            _positive(f"practical.{name}", getattr(self, name))
+        for name in ("batch_size", "min_steps", "test_subset", "val_subset", "max_length", "eval_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"practical.{name} = {getattr(self, name)} must be >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"practical.max_steps = {self.max_steps} must be >= 1 (or null)")
+        if not 0 <= self.dropout < 1 or not 0 <= self.warmup < 1:
+            raise ValueError(f"practical.dropout = {self.dropout} and warmup = {self.warmup} must be in [0, 1)")
+        if self.weight_decay < 0:
+            raise ValueError(f"practical.weight_decay = {self.weight_decay} must be >= 0")
+        if not self.methods:
+            raise ValueError("practical.methods = () must not be empty")
 
 
 @dataclass(frozen=True)
@@ -204,6 +241,22 @@ class LLMConfig:
     max_eval: int | None = None
     system_prompt: str = "You are a helpful assistant."
     cache_dir: str | None = None  # HF cache to read offline (HF_HOME layout)
+
+    def __post_init__(self):
+        for name in ("lr_fft", "lr_lora", "epochs", "ranks"):
+            _positive(f"llm.{name}", getattr(self, name))
+        for name in ("batch_size", "cutoff"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"llm.{name} = {getattr(self, name)} must be >= 1")
+        if not 0 <= self.warmup < 1 or not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"llm.warmup = {self.warmup} and lora_dropout = {self.lora_dropout} must be in [0, 1)")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"llm.val_fraction = {self.val_fraction} must be in (0, 1)")
+        for name in ("max_train", "max_eval"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"llm.{name} = {getattr(self, name)} must be >= 1 (or null)")
+        if not self.tasks:
+            raise ValueError("llm.tasks = () must not be empty")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,13 @@
 The pretrained map A0 is the weight of a bias-free ``nn.Linear(dx, dy)``; peft wraps it with a
 rank-r adapter (scaling α/r = 1) and full-batch L-BFGS (or plain GD) minimises the squared
 loss. Every update lies in the span of the gradients, so the part of A_init orthogonal to
-span(X) survives as B·A_init·P⊥ (spec §3.2): visible when n < dx, gone when A_init is tiny.
+span(X) survives as B·A_init·P⊥ (docs/papers/lora_risk.md, "Gradient descent"): visible when
+n < dx, gone when A_init is tiny.
+
+Antithetic pairs (n < dx): each seed also trains from A_init(2P − I), which flips the sign of the
+null-space part A_init·P⊥ only. The gradients of B and of A·P never see A·P⊥ (X = P X), so both runs
+follow the same path for B and A·P and end at W± = A0 + B·A·P ± B·A_init·P⊥; the mean of the pair's
+risks is ‖B·A·P − Δ‖² + ‖B·A_init·P⊥‖², the cross term 2⟨B·A·P − Δ, B·A_init·P⊥⟩ cancels exactly.
 """
 
 from __future__ import annotations
@@ -131,17 +137,27 @@ def _run(c, ctx, n: int):
                    train_loss=theory.training_loss(d_l, resid, x), iterations=0, wall_time_s=0.0)
         yield dict(base, method="fft_closed", init_scale=0.0, risk=float(np.sum((d_f - delta) ** 2)),
                    train_loss=theory.training_loss(d_f, resid, x), iterations=0, wall_time_s=0.0)
+        flip = None
+        if n < c.dx and c.antithetic:  # 2P − I with P the projection on span(X) in input space
+            ux = np.linalg.svd(x, full_matrices=False)[0]
+            flip = torch.as_tensor(2 * ux @ ux.T - np.eye(c.dx))
         for scale in c.init_scales:
-            with torch.random.fork_rng(devices=[]):  # peft draws A from torch's global RNG
-                torch.manual_seed(ctx.seed_for(f"gd-init-{n}-{i}"))
-                model = lora_linear(a0, rank=c.rank, init_scale=scale)
-            start = time.time()
-            iters = fit(model, x, y, optimizer=c.optimizer, max_iter=c.max_iter, warmup_steps=c.warmup_steps)
-            w = effective_weight(model)
-            yield dict(base, method="lora_gd", init_scale=float(scale), risk=float(np.sum((w - a0 - delta) ** 2)),
-                       dist_to_closed=float(np.sum((w - a0 - d_l) ** 2)),  # = ‖B A_init P⊥‖² when converged
-                       train_loss=theory.training_loss(w - a0, resid, x), iterations=iters,
-                       wall_time_s=time.time() - start)
+            for antithetic in (False, True) if flip is not None else (False,):
+                with torch.random.fork_rng(devices=[]):  # peft draws A from torch's global RNG
+                    torch.manual_seed(ctx.seed_for(f"gd-init-{n}-{i}"))  # the same A_init for both
+                    model = lora_linear(a0, rank=c.rank, init_scale=scale)
+                if antithetic:
+                    with torch.no_grad():
+                        a = model.base_model.model.proj.lora_A["default"].weight
+                        a.copy_(a @ flip)
+                start = time.time()
+                iters = fit(model, x, y, optimizer=c.optimizer, max_iter=c.max_iter, warmup_steps=c.warmup_steps)
+                w = effective_weight(model)
+                yield dict(base, method="lora_gd", init_scale=float(scale), antithetic=bool(antithetic),
+                           risk=float(np.sum((w - a0 - delta) ** 2)),
+                           dist_to_closed=float(np.sum((w - a0 - d_l) ** 2)),  # = ‖B A_init P⊥‖² when converged
+                           train_loss=theory.training_loss(w - a0, resid, x), iterations=iters,
+                           wall_time_s=time.time() - start)
         model = _Linear.make(a0)
         start = time.time()
         iters = fit(model, x, y, optimizer=c.optimizer, max_iter=c.max_iter, warmup_steps=c.warmup_steps)

@@ -1,4 +1,4 @@
-"""Paper scale (ii), spec §4 A: Qwen2.5 fine-tuned with FFT or peft LoRA on BoolQ / ARC-E / ARC-C /
+"""Paper scale (ii), the authors' LLM recipe (docs/papers/lora_risk.md, "Practical"): Qwen2.5 fine-tuned with FFT or peft LoRA on BoolQ / ARC-E / ARC-C /
 CommonsenseQA, scored like lm-eval zero-shot `acc` (highest log-likelihood choice).
 
 Uses the normal Hugging Face download path (``datasets.load_dataset``, ``from_pretrained``). Offline
@@ -57,7 +57,7 @@ def load_task(task: str, *, model: str, cache_dir: str | None):
 
 
 def _format(task: str, ex: dict) -> dict:
-    """Prompt (passage/question included; spec §7: the authors' later train.py dropped `input`)."""
+    """Prompt (passage/question included; docs/papers/lora_risk.md: the authors' later train.py dropped `input`)."""
     if task == "boolq":
         return {"prompt": f"{ex['passage']}\nQuestion: {ex['question']}?\nAnswer:", "choices": [" no", " yes"],
                 "label": int(ex["answer"])}

@@ -1,6 +1,6 @@
 """Practical task (fig6, fig7, tab1; claims 10–12): MiniLM-L6 on Rotten Tomatoes, FFT vs peft LoRA.
 
-Stand-in for the paper's Qwen2.5 / BoolQ-ARC-CSQA experiments (spec §4 A–C) that runs offline
+Stand-in for the paper's Qwen2.5 / BoolQ-ARC-CSQA experiments (docs/papers/lora_risk.md, "Practical") that runs offline
 on a CPU: the offline all-MiniLM-L6-v2 (22.7 M parameters) with a mean-pooled linear head,
 Rotten Tomatoes split by movie (no leakage), one Snakemake job per (method/rank, n).
 """
@@ -23,7 +23,7 @@ LINEAR_MODULES = ("attention.self.query", "attention.self.key", "attention.self.
 
 def split_rotten_tomatoes(*, fractions: tuple[float, float, float], seed: int):
     """(frame, train_idx, val_idx, test_idx): movies sorted, shuffled with default_rng(seed), cut by
-    movie count (spec §5: 8,894 train pool / 2,518 test / 57.9 % fresh at seed 0)."""
+    movie count (8,894 train pool / 2,518 test / 57.9 % fresh at seed 0)."""
     frame = data.rotten_tomatoes()
     names = frame["movie_name"].to_numpy()
     movies = np.array(sorted(set(names)), dtype=object)

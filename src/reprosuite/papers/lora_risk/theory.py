@@ -1,4 +1,4 @@
-"""Pure math of the linear fine-tuning model (spec §3): data model, estimators, risk formulas.
+"""Pure math of the linear fine-tuning model (docs/papers/lora_risk.md): data model, estimators, risk formulas.
 
 Serves every synthetic artifact of lora_risk (fig1–fig5, claims 1–8). The data model and the
 estimators are the authors' (arXiv 2605.19018, code `alizindari/lora-vs-fft`); the closed forms
@@ -20,7 +20,7 @@ from scipy import integrate, optimize
 SPECTRA = ("gaussian", "constant", "fast_decay", "slow_decay", "exp_decay")
 
 
-# data model (spec §3.1) ----------------------------------------------------------------------
+# data model (docs: data model) ----------------------------------------------------------------------
 def spectrum_values(*, kind: str, true_rank: int, scale: float, decay: float) -> np.ndarray:
     """Singular values S_i, i = 0..r*-1, of a controlled-spectrum Δ (authors' `sv_decay_type`)."""
     i = np.arange(true_rank, dtype=float)
@@ -61,7 +61,7 @@ def draw_task(seed: int, *, dx: int, dy: int, n: int, true_rank: int, spectrum: 
     return a0, delta, x, e
 
 
-# estimators (spec §3.2) ----------------------------------------------------------------------
+# estimators (docs: estimators) ----------------------------------------------------------------------
 def fft_estimate(r: np.ndarray, x: np.ndarray) -> np.ndarray:
     """FFT correction D̂_F = R X^† (least squares / min-norm interpolant); (..., dy, dx)."""
     return r @ np.linalg.pinv(x)
@@ -100,7 +100,7 @@ def training_loss(d: np.ndarray, r: np.ndarray, x: np.ndarray) -> float:
     return float(np.sum((r - d @ x) ** 2))
 
 
-# exact and first-order risks (spec §3.3–3.4) ------------------------------------------------------
+# exact and first-order risks (docs: exact FFT risk, first-order LoRA risk) ------------------------------------------------------
 def fft_risk_exact(*, n: float, dx: int, dy: int, sigma: float, delta_fro2: float) -> float:
     """E ‖D̂_F − Δ‖_F² for isotropic Gaussian X; inf for n in {dx-1, dx, dx+1} (interpolation peak)."""
     if n > dx + 1:
@@ -132,7 +132,7 @@ def inspan_first_order(*, n: float, dx: int, dy: int, sigma: float, rank: int | 
     return sigma**2 * (rank * m / (big - m - 1) + (dy - rank) * rank / (big - rank - 1))
 
 
-# finite-SNR hybrid (spec §3.5) --------------------------------------------------------------
+# finite-SNR hybrid (docs: hybrid prediction) --------------------------------------------------------------
 def spike_error(x: np.ndarray, c: float) -> np.ndarray:
     """e(x) of Benaych-Georges–Nadakuditi for a detectable spike of normalised size x > c^{1/4}."""
     y = np.sqrt((x**2 + 1) * (x**2 + c)) / x
@@ -183,7 +183,7 @@ def hybrid_risk(*, n: float, dx: int, dy: int, sigma: float, svals: np.ndarray, 
     return float(null + lost + finite + var + over)
 
 
-# what decides the winner (spec §3.6) ----------------------------------------------------------
+# what decides the winner (docs: what decides the winner) ----------------------------------------------------------
 def rank_rule(*, svals: np.ndarray, n: float, dx: int, dy: int, sigma: float) -> int:
     """r_opt ≈ #{i: s_i² > σ²(dx+dy)/n} (n ≥ dx) or #{i: s_i² > σ²(n+dy)/n} (n < dx); at least 1."""
     thresh = sigma**2 * ((dx + dy) if n >= dx else (n + dy)) / n

@@ -148,6 +148,10 @@ def make_plan(config: dict[str, Any], root: Path, *, write: bool = False) -> Pla
         raise WorkflowConfigError(f"config: papers = [] is not allowed; allowed: all, {', '.join(registered)}")
     scale = config["scale"]
     results = (config["results"] or default_results(scale)).rstrip("/")
+    if config.get("data_dir") and not Path(config["data_dir"]).is_dir():
+        raise WorkflowConfigError(f"config: data_dir = {config['data_dir']!r} is not allowed; allowed: an existing "
+                                  f"folder holding the paper-scale data sets (python -m reprosuite fetch DATASET "
+                                  f"--data-dir DIR fills one)")
     sets = parse_sets(config.get("set"))
     options = {"scale": scale, "seeds": config.get("seeds"), "set": config.get("set")}
     plans = {}
@@ -161,6 +165,12 @@ def make_plan(config: dict[str, Any], root: Path, *, write: bool = False) -> Pla
                                experiment_hashes(paper, cfg, runs))
     set_targets_someone(sets, {pid: p.cfg for pid, p in plans.items()})
     if write:
+        from .runner import OutputError, check_writable
+
+        try:
+            check_writable(Path(results))
+        except OutputError as err:
+            raise WorkflowConfigError(f"config: results = {results!r} is not allowed: {err}") from None
         for pid, plan in plans.items():
             write_resolved(Path(plan.config_path), pid, scale, plan.cfg, options)  # relative to the workdir
     return Plan(scale=scale, results=results, papers=plans)

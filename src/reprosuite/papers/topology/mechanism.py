@@ -14,7 +14,8 @@ import torch
 
 from reprosuite.gossip import spectra, topologies
 
-CHUNK = 256  # rounds of noise drawn at once
+CHUNK = 256  # rounds of noise drawn at once (fewer when a draw would exceed NOISE_ELEMENTS)
+NOISE_ELEMENTS = 2**24  # 64 MiB of float32 noise per draw
 
 
 def matrices(c) -> list[dict]:
@@ -35,24 +36,29 @@ def matrices(c) -> list[dict]:
 
 
 def simulate(ws: torch.Tensor, *, d: int, chains: int, eta: float, sigma: float, mu: float,
-             iterations: int, burn_in: float, generator: torch.Generator) -> torch.Tensor:
-    """Time-averaged (1/n)‖X − X̄‖²_F per (matrix, chain) for stacked W (M, n, n). # (M, chains)"""
+             iterations: int, burn_in: float, generator: torch.Generator, per_coord: bool = False) -> torch.Tensor:
+    """Time-averaged (1/n)‖X − X̄‖²_F per (matrix, chain) for stacked W (M, n, n). # (M, chains)
+
+    With ``per_coord`` the d coordinates are kept apart (they are independent chains too, since W
+    acts on each coordinate alone): (M, chains, d), summing to the default over the last axis.
+    """
     m, n, _ = ws.shape
     ws = ws.to(torch.float32)  # float32 state (contractive recursion), float64 accumulator
     x = torch.zeros(m, n, chains * d)  # (M, n, chains*d), all nodes start at 0
     start = int(burn_in * iterations)
-    acc = torch.zeros(m, chains, dtype=torch.float64)
+    acc = torch.zeros(m, chains, d, dtype=torch.float64)
     done = 0
     while done < iterations:
-        steps = min(CHUNK, iterations - done)
+        steps = min(CHUNK, max(1, NOISE_ELEMENTS // (m * n * chains * d)), iterations - done)
         noise = torch.randn(steps, m, n, chains * d, generator=generator)
         for s in range(steps):
             x = torch.bmm(ws, (1.0 - eta * mu) * x - eta * sigma * noise[s])
             if done + s >= start:
                 dev = x - x.mean(dim=1, keepdim=True)
-                acc += (dev**2).reshape(m, n, chains, d).sum(dim=(1, 3)).double() / n
+                acc += (dev**2).reshape(m, n, chains, d).sum(dim=1).double() / n
         done += steps
-    return acc / (iterations - start)
+    acc = acc / (iterations - start)
+    return acc if per_coord else acc.sum(dim=2)
 
 
 def chains_for(c, lams: np.ndarray) -> int:
@@ -76,17 +82,18 @@ def run_fig2a(cfg, ctx, shard):
         group = [g for g in grid if g["n"] == n and g["chains"] == chains]
         ws = torch.as_tensor(np.stack([g["w"] for g in group]), dtype=torch.float64)
         meas = simulate(ws, d=c.d, chains=chains, eta=c.eta, sigma=c.sigma, mu=c.mu,
-                        iterations=c.iterations, burn_in=c.burn_in, generator=gen)
-        meas = (meas / (c.d * c.eta**2 * c.sigma**2)).numpy()  # (M, chains)
-        for g, per_chain in zip(group, meas):
+                        iterations=c.iterations, burn_in=c.burn_in, generator=gen, per_coord=True)
+        # one coordinate of one chain estimates (1/n)‖X − X̄‖²/(d η²σ²) after multiplying by d / d = 1:
+        meas = (meas / (c.eta**2 * c.sigma**2)).reshape(len(group), -1).numpy()  # (M, chains*d), independent
+        for g, units in zip(group, meas):
             lams = spectra.eigenvalues(g["w"])
             pred = spectra.stationary_consensus(lams, eta_mu=c.eta * c.mu)
-            mean = float(per_chain.mean())
-            se = float(per_chain.std(ddof=1) / np.sqrt(len(per_chain))) if len(per_chain) > 1 else float("nan")
+            mean = float(units.mean())
+            se = float(units.std(ddof=1) / np.sqrt(len(units)))  # chains*d >= 2 independent units
             yield {"dataset": "synthetic gaussian noise", "kind": g["kind"], "family": g["family"], "topology": g["topology"], "n": n,
                    "p": spectra.spectral_gap(lams), "T_gap": spectra.t_gap(lams), "T_new": spectra.t_new(lams),
                    "predicted": pred, "measured": mean, "measured_se": se,
                           # complete graph: prediction 0, so the absolute error is reported
                    "rel_err": abs(mean - pred) / pred if pred > 1e-9 else abs(mean - pred),
                    "d": c.d, "eta": c.eta, "sigma": c.sigma, "mu": c.mu, "iterations": c.iterations,
-                   "chains": chains}
+                   "chains": chains, "units": len(units)}

@@ -160,16 +160,18 @@ def test_seeds_override_reaches_every_step_and_edits_rerun_only_their_experiment
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     results = work / "results" / "smoke" / "topology"
     assert json.loads((results / "config.json").read_text())["config"]["seeds"] == [3]
-    runs = list((results / "runs").glob("*/*/seed*/provenance.json"))
-    assert runs and all(p.parent.name == "seed3" for p in runs)
-    for prov in runs:
-        meta = json.loads(prov.read_text())
-        assert meta["config"]["seeds"] == [3] and meta["seed"] == 3
+    plan = make_plan({"scale": "smoke", "seeds": [3], "papers": ["topology"]}, work).papers["topology"]
+    assert any(seed == 3 for _, _, seed in plan.runs)
+    runs = sorted(results.glob("runs/*/*/seed*/provenance.json"))
+    assert [(p.parts[-4], p.parts[-3], int(p.parts[-2][4:])) for p in runs] == sorted(plan.runs)
     import pandas as pd
 
+    for prov in runs:  # run-once experiments keep their single seed; the config they read says 3
+        meta = json.loads(prov.read_text())
+        assert meta["config"]["seeds"] == [3] and meta["seed"] == int(prov.parts[-2][4:])
     for records in (results / "records").glob("*.csv"):
-        seeds = set(pd.read_csv(records)["seed"])
-        assert seeds == {3}, f"{records.name}: seeds {seeds}"
+        planned = {seed for e, _, seed in plan.runs if e == records.stem}
+        assert set(pd.read_csv(records)["seed"]) == planned, records.name
     smoke = work / "experiments" / "topology" / "smoke.yaml"
     text = smoke.read_text()
     assert "  lr_min: 0.0\n" in text.split("fig3:")[1]

@@ -110,3 +110,11 @@ def test_set_overrides_are_validated_like_yaml():
         apply_sets(ToyConfig(), "topology", parse_sets("exp.steps=0"))
     with pytest.raises(ConfigError, match="expected: section.key=value"):
         parse_sets("exp.steps")
+
+
+def test_a_config_yaml_beside_the_scale_files_is_refused(tmp_path, toy_paper):
+    folder = tmp_path / "experiments" / toy_paper.id
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("exp: {steps: 10}\n")
+    with pytest.raises(ConfigError, match="config.yaml is not read: the paper's settings are the config dataclass defaults"):
+        load_config(toy_paper, "default", root=tmp_path)

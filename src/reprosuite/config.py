@@ -187,8 +187,10 @@ def override_files(paper_id: str, scale: str, root: Path | None = None) -> list[
     if scale not in SCALES:
         raise ConfigError(f"scale = {scale!r} is not allowed; allowed: {', '.join(SCALES)}")
     folder = (root or repo_root()) / "experiments" / paper_id
-    files = [folder / "config.yaml"]  # TRANSITION: read until every paper has folded it into its defaults
-    files += [] if scale == "paper" else [folder / f"{scale}.yaml"]
+    if (folder / "config.yaml").exists():
+        raise ConfigError(f"experiments/{paper_id}/config.yaml is not read: the paper's settings are the config "
+                          f"dataclass defaults; allowed override files: smoke.yaml, default.yaml")
+    files = [] if scale == "paper" else [folder / f"{scale}.yaml"]
     return [f for f in files if f.exists()]
 
 

@@ -5,7 +5,7 @@ Each claim in ``experiments/<paper>/claims.yaml`` names a check function of the 
 gates. Thresholds live in the YAML with their source, never in code.
 
     - id: tnew_le_tgap
-      source: "spec §6 claim 2; paper §3.2"
+      source: "paper §3.2, Table 1; docs/papers/topology.md claim 2"
       statement: "T_new <= (1-p)/p for every topology and n; equality only for complete"
       tables: [fig1]
       check: tnew_le_tgap

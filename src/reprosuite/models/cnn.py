@@ -5,7 +5,7 @@
 - ``CifarResNet``: the CIFAR ResNet of He et al. (3 stages of BasicBlocks, widths 16/32/64,
   option-A shortcuts); ResNet-8 = [1, 1, 1] (LTD's teacher), ResNet-56 = [9, 9, 9].
 
-Every model exposes ``features(x) -> (N, 64)`` (the embedding e(x) of collateral spec §3.4) and
+Every model exposes ``features(x) -> (N, 64)`` (the embedding e(x) of docs/papers/collateral.md) and
 ``head`` (the final Linear), so ``forward(x) == head(features(x))``.
 """
 

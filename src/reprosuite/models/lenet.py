@@ -1,7 +1,7 @@
 """LeNet with GroupNorm for 28x28 grey images (topology Fig. 3, teleportation Tab. 2).
 
 conv(1->6, 5x5), ReLU, maxpool 2, GroupNorm(2, 6); conv(6->16, 5x5), ReLU, maxpool 2,
-GroupNorm(4, 16); fc 256->120->84->10 with ReLU. 44,470 parameters (topology spec §4, after
+GroupNorm(4, 16); fc 256->120->84->10 with ReLU. 44,470 parameters (docs/papers/topology.md, after
 ``yukiTakezawa/BaseGraph`` ``model/lenet_fashion.py``). GroupNorm has no running statistics,
 so the model is a pure function of its parameters (vmap-friendly).
 """

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reprosuite.models.cnn import SmallCNN, build_model, resnet8
+from reprosuite.models import build_model
+from reprosuite.models.cnn import SmallCNN, resnet8
 from reprosuite.unlearning import metrics as M
 from reprosuite.unlearning.configs import MethodConfig, TrainConfig
 from reprosuite.unlearning.ltd import soft_ce, soft_targets
@@ -147,3 +148,83 @@ def test_unlearning_methods_run_and_time(digits, trained):
         out, info = unlearn(model, data, cfg, seed=0)
         assert info["rte_s"] > 0 and torch.isfinite(predict(out, x[:10])).all()
     assert not torch.equal(next(out.parameters()), next(model.parameters()))  # copy, original intact
+
+
+# the bank -------------------------------------------------------------------------------------
+def _digits_bank(seeds=(0, 1)):
+    from reprosuite.unlearning import bank
+
+    return bank.BankSpec(bank.DataSpec("digits", n_train=600), arch="small_cnn",
+                         train=TrainConfig(epochs=1, batch_size=64),
+                         retrain=TrainConfig(epochs=1, batch_size=60),
+                         requests=(bank.Forget.partial(3, 0.5), bank.Forget.random(0.1, 42)),
+                         n_retrains=2, seeds=seeds)
+
+
+def test_bank_declares_one_job_per_model_and_needs_by_parameters():
+    from reprosuite.registry import param_needs
+    from reprosuite.unlearning import bank
+
+    spec = _digits_bank()
+    assert list(bank.model_shards(spec)) == ["original", "c3-f0.5-r0", "c3-f0.5-r1",
+                                             "rand-f0.1-s42-r0", "rand-f0.1-s42-r1"]
+    exp = bank.models_experiment(lambda cfg: spec)
+    assert exp.name == "models" and tuple(exp.seeds(None)) == (0, 1)
+    shards = {"a": {"frac": 0.1, "model_seed": 1}}
+    needs = param_needs(lambda cfg: shards, lambda cfg, p, seed: bank.needs(
+        spec, bank.Forget.random(p["frac"], 42), p["model_seed"]))
+    assert needs(None, "a", 0) == [("models", "original", 1), ("models", "rand-f0.1-s42-r0", 1),
+                                   ("models", "rand-f0.1-s42-r1", 1)]
+    with pytest.raises(ValueError, match="model seed 7"):
+        bank.needs(spec, None, 7)
+    with pytest.raises(KeyError, match="known: c3-f0.5, rand-f0.1-s42"):
+        bank.needs(spec, bank.Forget.full(3), 0)
+    with pytest.raises(ValueError, match="frac = 0.0"):
+        bank.Forget.partial(3, 0.0)
+
+
+def test_bank_trains_once_per_seed_and_consumers_load_the_pair(tmp_path):
+    from reprosuite.runner import RunContext
+    from reprosuite.unlearning import bank
+
+    spec = _digits_bank()
+
+    def train(shard, seed):
+        ctx = RunContext(paper="toy", experiment="models", shard=shard, seed=seed, scale="smoke", device="cpu",
+                         results=tmp_path)
+        rows = list(bank.run_models(None, ctx, bank.model_shards(spec)[shard], spec_of=lambda cfg: spec))
+        (ctx.dir / "state.pt").unlink()  # as the runner does after a finished job
+        return rows[0], ctx
+
+    orig0, ctx = train("original", 0)
+    ret0, _ = train("rand-f0.1-s42-r1", 0)
+    train("rand-f0.1-s42-r0", 0)
+    orig1, _ = train("original", 1)
+    assert orig0["n_train_examples"] == 600 and ret0["n_train_examples"] == 540
+    assert ret0["cell"] == "rand-f0.1-s42" and ctx.datasets == {"digits": None}
+    assert orig0["train_loss"] != orig1["train_loss"]  # model seeds are separate streams
+    again, _ = train("original", 0)
+    assert again["train_loss"] == orig0["train_loss"]  # and deterministic
+    use = RunContext(paper="toy", experiment="curves", shard="a", seed=0, scale="smoke", device="cpu",
+                     results=tmp_path)
+    prep = bank.prepare(spec.data, use)
+    request = bank.Forget.random(0.1, 42)
+    d, split = bank.forget_data(prep, request)
+    assert len(d.x_forget) == 60 and len(split.retain) == 540
+    original = bank.load_original(use, spec, prep, 0)
+    retrains = bank.load_retrains(use, spec, prep, request, 0)
+    assert len(retrains) == 2 and not original.training
+    ref = bank.new_model("small_cnn", prep)
+    ref.load_state_dict(torch.load(tmp_path / "toy/runs/models/original/seed0/artifacts/model.pt")["state_dict"])
+    assert torch.equal(predict(ref, prep.x_test), predict(original, prep.x_test))
+    idx = bank.eval_indices(540, len(prep.x_test), retain_size=100, shadow_size=50, seed=1)
+    assert len(idx["retain_eval"]) == 100 and len(idx["mia_member"]) == len(idx["mia_nonmember"]) == 50
+
+
+def test_normalisation_lives_with_the_data_sets():
+    from reprosuite.data import NORMALISATION, normalisation
+
+    assert normalisation("fashion_mnist") == ((0.2860,), (0.3530,))
+    assert set(NORMALISATION) >= {"cifar100", "fashion_mnist", "mnist", "mnist5k", "digits"}
+    with pytest.raises(KeyError, match="known"):
+        normalisation("imagenet")

@@ -40,6 +40,29 @@ class ImageData:
     y_test: np.ndarray
     n_classes: int = 10
 
+    @property
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel (mean, std) of the pixels scaled to [0, 1]: the statistics every model of the
+        suite normalises this data set with."""
+        return normalisation(self.name)
+
+
+# (mean, std) per channel on [0, 1] pixels: CIFAR-100's and Fashion-MNIST's training-set statistics,
+# MNIST's for every digit set (MNIST-5k and scikit-learn's digits are normalised as MNIST).
+NORMALISATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5070, 0.4865, 0.4409), (0.2673, 0.2564, 0.2761)),
+    "fashion_mnist": ((0.2860,), (0.3530,)),
+    "mnist": ((0.1307,), (0.3081,)), "mnist5k": ((0.1307,), (0.3081,)), "digits": ((0.1307,), (0.3081,)),
+}
+
+
+def normalisation(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) per channel of the image data set ``name``."""
+    if name not in NORMALISATION:
+        raise KeyError(f"no normalisation statistics for {name!r}; known: {', '.join(NORMALISATION)}")
+    return NORMALISATION[name]
+
 
 def _read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open

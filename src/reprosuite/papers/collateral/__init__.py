@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reprosuite.registry import Artifact, Experiment, Paper, register, single_seed
+from reprosuite.registry import Artifact, Experiment, Paper, param_needs, register, single_seed
+from reprosuite.unlearning import bank
 from reprosuite.unlearning.configs import LTDConfig, MethodConfig, TrainConfig
 
 METHOD_KEYS = ("ga", "rl_nr", "rl", "ft", "ga_ft", "salun", "ltd")
@@ -91,6 +92,7 @@ class MainConfig:
     train: TrainConfig = field(default_factory=_resnet_recipe)
     checkpoint: Literal["last"] = "last"
     n_retrains: int = 4  # consensus retrains + the held-out floor (last one) when floor_retrain
+    model_seeds: tuple[int, ...] = (0,)  # seeds of the bank (original + retrains); each is a base/retrain set
     floor_retrain: bool = True
     methods: tuple[str, ...] = METHOD_KEYS
     hp: MethodsConfig = field(default_factory=MethodsConfig)
@@ -107,6 +109,8 @@ class MainConfig:
         unknown = set(self.methods) - set(METHOD_KEYS)
         if unknown:
             raise ValueError(f"methods has {sorted(unknown)[0]!r}; allowed: {', '.join(METHOD_KEYS)}")
+        if not self.model_seeds or len(set(self.model_seeds)) != len(self.model_seeds):
+            raise ValueError(f"model_seeds = {self.model_seeds} must name at least one seed, each once")
         if self.n_retrains < 1 + int(self.floor_retrain):
             raise ValueError(f"n_retrains = {self.n_retrains} must be >= 2 with floor_retrain, else >= 1")
         for f in self.forget_fracs:
@@ -142,38 +146,54 @@ class CollateralConfig:
     fig5: Fig5Config = field(default_factory=Fig5Config)
 
 
-# shards ----------------------------------------------------------------------------------------
+# the bank and the shards -----------------------------------------------------------------------
 def cell_id(c: int, frac: float) -> str:
-    return f"c{c}-f{frac:g}"
+    return bank.Forget.partial(c, frac).id
 
 
 def _cells(cfg) -> list[tuple[int, float]]:
     return [(c, f) for c in cfg.main.forget_classes for f in cfg.main.forget_fracs]
 
 
-def _model_shards(cfg):
-    shards = {"original": {"role": "original", "index": 0}}
-    for c, f in _cells(cfg):
-        for i in range(cfg.main.n_retrains):
-            shards[f"{cell_id(c, f)}-r{i}"] = {"role": "retrain", "index": i, "forget_class": c, "frac": f}
-    return shards
+def bank_spec(cfg) -> bank.BankSpec:
+    """The original and the R retrains of every (class, frac) cell, per model seed."""
+    main = cfg.main
+    return bank.BankSpec(bank.DataSpec(main.dataset, main.stand_in_for, main.n_train, main.n_test, main.subset_seed),
+                         arch=main.arch, train=main.train, requests=tuple(bank.Forget.partial(c, f) for c, f in _cells(cfg)),
+                         n_retrains=main.n_retrains, seeds=main.model_seeds)
 
 
-def _model_needs(cfg, cell: str) -> list[tuple[str, str, int]]:
-    return [("models", "original", 0)] + [("models", f"{cell}-r{i}", 0) for i in range(cfg.main.n_retrains)]
+def _per_model_seed(cfg, shards: dict[str, dict]) -> dict[str, dict]:
+    """Every shard once per model seed; ids carry ``-m<seed>`` only when there are several."""
+    seeds = cfg.main.model_seeds
+    return {(sid if len(seeds) == 1 else f"{sid}-m{s}"): {**p, "model_seed": s} for s in seeds for sid, p in shards.items()}
 
 
-def _eval_needs(cfg, cell: str) -> list[tuple[str, str, int]]:
-    return _model_needs(cfg, cell) + [("reference", cell, 0)]
+def cell_request(params) -> bank.Forget:
+    return bank.Forget.partial(params["forget_class"], params["frac"])
 
 
 def _cell_shards(cfg):
-    return {cell_id(c, f): {"forget_class": c, "frac": f} for c, f in _cells(cfg)}
+    return _per_model_seed(cfg, {cell_id(c, f): {"forget_class": c, "frac": f} for c, f in _cells(cfg)})
+
+
+def reference_shard(cfg, params) -> str:
+    """The ``reference`` run of a consumer's (cell, model seed), found by parameters."""
+    want = (params["forget_class"], params["frac"], params["model_seed"])
+    return next(sid for sid, p in _cell_shards(cfg).items() if (p["forget_class"], p["frac"], p["model_seed"]) == want)
+
+
+def _model_needs(cfg, params, seed):
+    return bank.needs(bank_spec(cfg), cell_request(params), params["model_seed"])
+
+
+def _eval_needs(cfg, params, seed):
+    return _model_needs(cfg, params, seed) + [("reference", reference_shard(cfg, params), 0)]
 
 
 def _unlearn_shards(cfg):
-    return {f"{cell_id(c, f)}-{m}": {"forget_class": c, "frac": f, "method": m}
-            for c, f in _cells(cfg) for m in cfg.main.methods}
+    return _per_model_seed(cfg, {f"{cell_id(c, f)}-{m}": {"forget_class": c, "frac": f, "method": m}
+                                 for c, f in _cells(cfg) for m in cfg.main.methods})
 
 
 def _ablation_shards(cfg):
@@ -185,9 +205,9 @@ def _ablation_shards(cfg):
     points = ({(n, mode0, thr0) for n in cfg.fig5.support_sizes}
               | {(n0, m, thr0) for m in cfg.fig5.support_modes}
               | {(n0, mode0, t) for t in cfg.fig5.teacher_thresholds})
-    return {f"{cell_id(c, f)}-n{n}-{m}-t{t:g}": {"forget_class": c, "frac": f, "n_support": n,
-                                                 "support_mode": m, "threshold": t}
-            for c, f in _cells(cfg) for n, m, t in sorted(points)}
+    return _per_model_seed(cfg, {f"{cell_id(c, f)}-n{n}-{m}-t{t:g}": {"forget_class": c, "frac": f, "n_support": n,
+                                                                      "support_mode": m, "threshold": t}
+                                 for c, f in _cells(cfg) for n, m, t in sorted(points)})
 
 
 def _fig1_shards(cfg):
@@ -196,10 +216,6 @@ def _fig1_shards(cfg):
 
 def _resources(mem: int, minutes: int):
     return lambda cfg: {"mem_mb": mem, "runtime": minutes, "gpu": int(cfg.main.arch == "resnet56")}
-
-
-def _cellof(shard: str) -> str:  # "c2-f0.5-ga" -> "c2-f0.5"
-    return "-".join(shard.split("-")[:2])
 
 
 _MOD = "reprosuite.papers.collateral"
@@ -217,26 +233,26 @@ PAPER = register(Paper(
         "fig2": Experiment("fig2", run=f"{_MOD}.fullclass:run_fig2",
                            seeds=lambda cfg: cfg.fig2.repeats, resources=lambda cfg: {"mem_mb": 2000, "runtime": 5, "gpu": 0},
                            description="MNIST full-class deletion: accuracy drop vs class similarity"),
-        "models": Experiment("models", run=f"{_MOD}.main:run_models", shards=_model_shards, seeds=single_seed,
-                             resources=_resources(4000, 240),
-                             description="original + retrains per (class, frac), trained once, shared"),
+        "models": bank.models_experiment(bank_spec, resources=_resources(4000, 240),
+                                         description="original + retrains per (class, frac), trained once, shared"),
         "reference": Experiment("reference", run=f"{_MOD}.main:run_reference", shards=_cell_shards, seeds=single_seed,
-                                needs=lambda cfg, shard, seed: _model_needs(cfg, shard),
+                                needs=param_needs(_cell_shards, _model_needs),
                                 resources=_resources(4000, 20),
                                 description="split facts; original, retrain and held-out-floor rows"),
         "unlearn": Experiment("unlearn", run=f"{_MOD}.main:run_unlearn", shards=_unlearn_shards,
-                              needs=lambda cfg, shard, seed: _eval_needs(cfg, _cellof(shard)),
+                              needs=param_needs(_unlearn_shards, _eval_needs),
                               resources=_resources(4000, 60),
                               description="one unlearning method at one seed: bins, aggregates, MIA, RTE"),
         "ablation": Experiment("ablation", run=f"{_MOD}.main:run_ablation", shards=_ablation_shards, seeds=single_seed,
-                               needs=lambda cfg, shard, seed: _eval_needs(cfg, _cellof(shard)),
+                               needs=param_needs(_ablation_shards, _eval_needs),
                                resources=_resources(4000, 30),
                                description="LTD teacher: support size / mode / threshold, KL to the retrain"),
     },
     tables={
         "tab1": Artifact("tab1", inputs=("unlearn", "reference"), make=f"{_MOD}.tables:tab1",
-                         caption="RA, UA, TA, SVC-MIA (+ loss MIA), RTE and Avg. Gap per method, mean ± std over "
-                                 "unlearning seeds (retrain: over the R retrains)."),
+                         caption="C-T1: RA, UA, TA and SVC-MIA (%), RTE (s) and Avg. Gap per method, mean ± 95 % "
+                                 "t half-width over unlearning seeds (retrain: over the R retrains); raw "
+                                 "columns (std, loss MIA, affected-class accuracies) in tab1.csv."),
     },
     figures={
         "fig1": Artifact("fig1", inputs=("fig1",), make=f"{_MOD}.plots:fig1",

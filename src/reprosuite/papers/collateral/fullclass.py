@@ -15,11 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from reprosuite.data import image_dataset
+from reprosuite.unlearning.bank import Prepared, new_model
 from reprosuite.unlearning.metrics import forget_centre
 from reprosuite.unlearning.splits import full_class_split
 from reprosuite.unlearning.training import images_to_tensor, predict, train_model
-
-from .evalset import NORMALISATION, Prepared, new_model
 
 
 def _forget_steps(model, x_f, y_f, *, steps: int, lr: float, batch: int, kind: str, n_classes: int,
@@ -64,7 +63,7 @@ def run_fig2(cfg, ctx, shard):
     f2 = cfg.fig2
     data = image_dataset(f2.dataset, ctx.data_dir)
     ctx.use_dataset(data.name)
-    mean, std = NORMALISATION[data.name]
+    mean, std = data.normalisation
     prep = Prepared(data.name, images_to_tensor(data.x_train, mean, std), torch.from_numpy(data.y_train),
                     images_to_tensor(data.x_test, mean, std), torch.from_numpy(data.y_test), data.n_classes)
     split = full_class_split(data.y_train, f2.forget_class)

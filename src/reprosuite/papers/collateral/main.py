@@ -1,7 +1,8 @@
 """Partial-class deletion experiments (C-F3, C-T1, C-F4, C-F5; spec §5).
 
-- ``run_models``: one job per model: the original (all training data) or retrain i of a
-  (class, frac) cell (D_r only); saved with ``ctx.save_artifact`` and shared by every method.
+The original and the retrains of every (class, frac) cell come from the bank
+(``reprosuite.unlearning.bank``, experiment ``models``), loaded at the shard's ``model_seed``.
+
 - ``run_reference``: split facts (claim 1), the original / retrain / held-out-floor rows, and the
   cell's shared evaluation (similarity, bin edges, reference logits) saved as an artifact.
 - ``run_unlearn``: one (cell, method, seed) job: unlearn, then bin rows (test and retain),
@@ -19,14 +20,15 @@ import numpy as np
 import torch
 
 from reprosuite.runner import Diverged
+from reprosuite.unlearning import bank
 from reprosuite.unlearning import metrics as M
 from reprosuite.unlearning.ltd import local_teacher_distillation, select_support, train_teacher
 from reprosuite.unlearning.methods import unlearn
 from reprosuite.unlearning.splits import split_facts
-from reprosuite.unlearning.training import augment, predict, train_model
+from reprosuite.unlearning.training import augment, predict
 
-from . import cell_id
-from .evalset import evaluate, load_model, model_logits, new_model, prepare, unlearn_data
+from . import bank_spec, cell_id, cell_request, reference_shard
+from .evalset import evaluate, model_logits, reference_eval
 
 
 def _clean(row: dict) -> dict:
@@ -38,46 +40,9 @@ def _ids(c: int, frac: float) -> dict:
     return {"forget_class": c, "frac": frac, "cell": cell_id(c, frac)}
 
 
-def run_models(cfg, ctx, shard):
-    """Train the original (all data) or retrain ``index`` (D_r of the cell) with the recipe."""
-    main = cfg.main
-    prep = prepare(main, ctx)
-    if shard["role"] == "original":
-        x, y, ids = prep.x_train, prep.y_train, {}
-    else:
-        d, _ = unlearn_data(prep, shard["forget_class"], shard["frac"])
-        x, y, ids = d.x_retain, d.y_retain, _ids(shard["forget_class"], shard["frac"])
-    stage = f"{shard['role']}-{shard['index']}"  # separate seeds: original, each retrain
-    model = new_model(main.arch, prep, ctx.torch_generator(f"init-{stage}")).to(ctx.device)
-    state = ctx.load_state()
-    start, opt_state, wall0 = 0, None, 0.0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        start, opt_state, wall0 = state["epoch"], state, state["wall_s"]
-    t0 = time.perf_counter()
-
-    def checkpoint(epoch, model, opt, info):
-        ctx.save_state({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                        "scheduler": info["scheduler"], "wall_s": wall0 + time.perf_counter() - t0})
-
-    history = train_model(model, x, y, main.train, seed=ctx.seed_for(f"data-{stage}"), device=ctx.device,
-                          start_epoch=start, optimizer_state=opt_state, on_epoch=checkpoint)
-    wall = wall0 + time.perf_counter() - t0
-    ctx.save_artifact("model", {"state_dict": model.state_dict(), "arch": main.arch, "role": shard["role"],
-                                "index": shard["index"], "checkpoint": main.checkpoint, **ids})
-    yield {"role": shard["role"], "retrain_index": shard["index"], **ids, "arch": main.arch,
-           "epochs": main.train.epochs, "n_train_examples": len(x),
-           "train_loss": history[-1]["train_loss"] if history else None,
-           "train_accuracy": M.accuracy_np(predict(model, x, ctx.device), y),
-           "test_accuracy": M.accuracy_np(predict(model, prep.x_test, ctx.device), prep.y_test),
-           "train_wall_time_s": wall}
-
-
-def _cell_models(cfg, ctx, prep, c, frac):
-    main = cfg.main
-    original = load_model(ctx, main.arch, prep, "original")
-    retrains = [load_model(ctx, main.arch, prep, f"{cell_id(c, frac)}-r{i}") for i in range(main.n_retrains)]
-    return original, retrains
+def _cell_models(cfg, ctx, prep, shard):
+    spec, ms = bank_spec(cfg), shard["model_seed"]
+    return bank.load_original(ctx, spec, prep, ms), bank.load_retrains(ctx, spec, prep, cell_request(shard), ms)
 
 
 def _result_rows(method: str, bins: list[dict], agg: dict, ids: dict, extra: dict) -> list[dict]:
@@ -88,14 +53,12 @@ def _result_rows(method: str, bins: list[dict], agg: dict, ids: dict, extra: dic
 
 def run_reference(cfg, ctx, shard):
     """Split facts; the original, every retrain and the held-out floor; the shared evaluation."""
-    from .evalset import reference_eval
-
     main, c, frac = cfg.main, shard["forget_class"], shard["frac"]
-    prep = prepare(main, ctx)
-    d, split = unlearn_data(prep, c, frac)
+    prep = bank.prepare(bank_spec(cfg).data, ctx)
+    d, split = bank.forget_data(prep, cell_request(shard))
     ids = _ids(c, frac)
     yield {"row": "split", "method": "split", **ids, **split_facts(prep.y_train.numpy(), split)}
-    original, retrains = _cell_models(cfg, ctx, prep, c, frac)
+    original, retrains = _cell_models(cfg, ctx, prep, shard)
     ref = reference_eval(main, prep, d, original, retrains, ctx.device)
     ctx.save_artifact("eval", ref)
     bins, agg = evaluate(ref["original"], ref, c, ctx.seed_for("mia"), main)
@@ -111,11 +74,12 @@ def run_reference(cfg, ctx, shard):
 def run_unlearn(cfg, ctx, shard):
     """One method at one seed from the shared original; evaluated against the shared reference."""
     main, c, frac, method = cfg.main, shard["forget_class"], shard["frac"], shard["method"]
-    prep = prepare(main, ctx)
-    d, _ = unlearn_data(prep, c, frac)
+    spec = bank_spec(cfg)
+    prep = bank.prepare(spec.data, ctx)
+    d, _ = bank.forget_data(prep, cell_request(shard))
     ids = _ids(c, frac)
-    original = load_model(ctx, main.arch, prep, "original")
-    ref = ctx.load_artifact("reference", cell_id(c, frac), 0, "eval")
+    original = bank.load_original(ctx, spec, prep, shard["model_seed"])
+    ref = ctx.load_artifact("reference", reference_shard(cfg, shard), 0, "eval")
     epoch_rows: list[dict] = []
 
     def dynamics(epoch, model):
@@ -143,16 +107,37 @@ def run_unlearn(cfg, ctx, shard):
     bins, agg = evaluate(logits, ref, c, ctx.seed_for("mia"), main)
     extra = {k: v for k, v in info.items() if isinstance(v, int | float | bool) or v is None}
     yield from _result_rows(method, bins, agg, ids, extra)
+    yield from _point_rows(method, logits, original, d, prep, ref, ids, ctx.device)
     yield from (_clean(r) for r in epoch_rows)
+
+
+def _point_rows(method, logits, original, d, prep, ref, ids, device):
+    """One row per test point (claims shared_bins, localized_collateral): s(x) recomputed here from
+    the original (independently of the reference artifact that fixes the bin edges), whether the
+    consensus retrains agree on the point, and the excess of metric (a) over the held-out floor,
+    1[unlearned differs from the consensus] - 1[floor differs], on consensus points."""
+    centre = M.forget_centre(predict(original, d.x_forget, device, features=True))
+    s = M.cosine_to_centre(predict(original, prep.x_test, device, features=True), centre).numpy()
+    y, n_c = ref["labels"]["test"], ref["n_consensus"]
+    consensus = [r["test"] for r in ref["retrains"][:n_c]]
+    unl = M.pointwise(y, logits["test"], ref["original"]["test"], consensus)
+    has_floor = len(ref["retrains"]) > n_c
+    floor = M.pointwise(y, ref["retrains"][-1]["test"], ref["original"]["test"], consensus)["a"] if has_floor else None
+    for i in range(len(s)):
+        ok = bool(unl["consensus"][i])
+        excess = float(unl["a"][i] - floor[i]) if ok and has_floor else None
+        yield {"method": method, "row": "point", "split": "test", **ids, "point": i, "s": float(s[i]),
+               "consensus": ok, "excess_a": excess}
 
 
 def run_ablation(cfg, ctx, shard):
     """Train LTD's teacher on one support (size, mode, stop threshold); histogram KLs on D_f."""
     main, c, frac = cfg.main, shard["forget_class"], shard["frac"]
-    prep = prepare(main, ctx)
-    d, _ = unlearn_data(prep, c, frac)
-    original = load_model(ctx, main.arch, prep, "original")
-    ref = ctx.load_artifact("reference", cell_id(c, frac), 0, "eval")
+    spec = bank_spec(cfg)
+    prep = bank.prepare(spec.data, ctx)
+    d, _ = bank.forget_data(prep, cell_request(shard))
+    original = bank.load_original(ctx, spec, prep, shard["model_seed"])
+    ref = ctx.load_artifact("reference", reference_shard(cfg, shard), 0, "eval")
     ltd = main.hp.ltd
     ltd = dataclasses.replace(ltd, n_support=shard["n_support"], support_mode=shard["support_mode"],
                               teacher=dataclasses.replace(ltd.teacher, stop_train_acc=shard["threshold"]))

@@ -4,10 +4,10 @@ Opt-in (it needs a running Slurm and takes minutes): `bash scripts/slurm.sh up`,
 `REPROSUITE_SLURM=1 pytest -m slurm tests/test_slurm.py`, then `bash scripts/slurm.sh down`.
 `.ci/run` does all three. Without REPROSUITE_SLURM=1 the test is skipped, even when selected.
 
-Checks: the cluster run gives the same outputs, records and claim verdicts as a local run; a
-job made to fail (its log path is a directory, so the job's shell cannot write it) is reported
-as FAILED by Slurm while the other jobs finish (the profile keeps going); the rerun submits only
-that job.
+Checks: the cluster run gives the same outputs, records and claim verdicts as a local run of
+the paper (`python -m reprosuite local`, one process); a job made to fail (its run folder is a
+read-only tmpfs, so the runner stops before computing) is reported as FAILED by Slurm while the
+other jobs finish (the profile keeps going); the rerun submits only that job.
 """
 
 from __future__ import annotations
@@ -63,9 +63,17 @@ def _submitted(log: str) -> list[str]:
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("local") / "results"
-    done = _snakemake("--cores", "2", *_config(results))
+    done = subprocess.run([sys.executable, "-m", "reprosuite", "local", PAPER, "--scale", "smoke",
+                           "--results", str(results)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     return results
+
+
+def _mount_readonly(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    if os.geteuid() != 0:
+        pytest.skip("making one job fail needs root (a read-only tmpfs as its run folder)")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], check=True)
 
 
 def test_smoke_dag_on_slurm_matches_local_and_reruns_only_the_failed_job(local_run, tmp_path):
@@ -73,26 +81,29 @@ def test_smoke_dag_on_slurm_matches_local_and_reruns_only_the_failed_job(local_r
         "no Slurm answers: run `bash scripts/slurm.sh up` first"
     results = tmp_path / "results"
     experiment, shard, seed = BROKEN
-    blocker = results / "logs" / PAPER / experiment / shard / f"seed{seed}.log"
-    blocker.mkdir(parents=True)  # `> {log}` fails: the job exits 1 on the node
-
-    first = _snakemake("--profile", "profiles/slurm", "--retries", "0", *_config(results))
+    blocked = results / PAPER / "runs" / experiment / shard / f"seed{seed}"
+    _mount_readonly(blocked)  # the job cannot write its records: it exits 1 on the node
+    try:
+        first = _snakemake("--profile", "profiles/slurm", "--retries", "0", *_config(results))
+    finally:
+        subprocess.run(["umount", "-l", str(blocked)], check=False)
     log = first.stdout + first.stderr
     assert first.returncode != 0, log[-3000:]
     assert "SLURM status is: 'FAILED'" in log, log[-3000:]
     failed_job = f"{PAPER}_{experiment}_{shard}_{seed}"
     assert failed_job in _submitted(log) and len(_submitted(log)) == 6, _submitted(log)
-    records = sorted(p.parent.name and str(p.relative_to(results / PAPER / "runs"))
-                     for p in (results / PAPER / "runs").rglob("records.csv"))
+    job_log = (results / "logs" / PAPER / experiment / shard / f"seed{seed}.log").read_text()
+    assert "is not writable: read-only file system" in job_log, job_log[-2000:]
+    records = sorted(str(p.relative_to(results / PAPER / "runs")) for p in (results / PAPER / "runs").rglob("records.csv"))
     assert len(records) == 5 and f"{experiment}/{shard}/seed{seed}/records.csv" not in records
 
-    blocker.rmdir()
     second = _snakemake("--profile", "profiles/slurm", *_config(results))
     log = second.stdout + second.stderr
     assert second.returncode == 0, log[-3000:]
     assert _submitted(log) == [failed_job], _submitted(log)  # the rest is local (localrules) or done
 
-    assert _outputs(results) == _outputs(local_run)
+    assert _outputs(local_run) <= _outputs(results), _outputs(local_run) - _outputs(results)
+    assert (results / "summary.md").exists()
     assert _claims(results) == _claims(local_run)
     for path in sorted((local_run / PAPER / "runs").rglob("records.csv")):
         mine = results / path.relative_to(local_run)

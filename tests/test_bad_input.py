@@ -1,0 +1,71 @@
+"""Bad input is refused at parse time, before any job runs, in one line naming the key, the value
+and what is allowed. One case per row of the README's troubleshooting table ("Bad input")."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reprosuite.config import ConfigError
+from reprosuite.workflow import make_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (case id, suite config, YAML edit (paper, file, text appended) or None, fragments the message must hold)
+CASES = [
+    ("unknown scale", {"scale": "huge"}, None, ["scale = 'huge'", "allowed: smoke, default, paper"]),
+    ("unknown device", {"device": "tpu"}, None, ["device = 'tpu'", "allowed: auto, cpu, cuda"]),
+    ("unknown paper", {"papers": ["topolgy"]}, None, ["papers = 'topolgy'", "allowed: all, topology"]),
+    ("empty paper list", {"papers": []}, None, ["papers = []", "allowed: all, topology"]),
+    ("unknown suite key", {"sclae": "smoke"}, None, ["unknown key 'sclae'", "allowed: scale"]),
+    ("negative seed", {"seeds": -1}, None, ["seeds = -1", "allowed: a non-empty list of integers >= 0"]),
+    ("seed not a number", {"seeds": "abc"}, None, ["seeds = 'abc'", "allowed: a non-empty list"]),
+    ("threads below 1", {"threads_per_job": 0}, None, ["threads_per_job = 0", "CPU threads"]),
+    ("missing data_dir", {"data_dir": "/no/such/folder"}, None, ["data_dir = '/no/such/folder'", "allowed: an existing folder"]),
+    ("malformed set", {"set": "fig3.lr"}, None, ["set = 'fig3.lr'", "expected: section.key=value"]),
+    ("set of an unknown key", {"set": "fig3.lrr=1", "papers": ["topology"]}, None, ["set fig3.lrr", "allowed: a key of a paper's config"]),
+    ("malformed YAML", {"papers": ["topology"]}, ("topology", "default.yaml", "fig3: [1, 2\n"),
+     ["experiments/topology/default.yaml: malformed YAML at line"]),
+    ("duplicate key", {"papers": ["topology"]}, ("topology", "default.yaml", "seeds: [0]\n"),
+     ["experiments/topology/default.yaml: duplicate key 'seeds'"]),
+    ("empty section", {"papers": ["topology"]}, ("topology", "default.yaml", "transient:\n"),
+     ["section 'transient' is empty", "give it keys or remove it"]),
+    ("unknown nested key", {"papers": ["topology"]}, ("topology", "default.yaml", "transient: {n_valuez: [4]}\n"),
+     ["unknown key 'transient.n_valuez'", "allowed: "]),
+    ("wrong type", {"set": "topology.fig3.epochs=two"}, None, ["fig3.epochs = 'two' must be an integer"]),
+    ("non-positive learning rate", {"set": "topology.fig3.lr=0"}, None, ["fig3.lr = 0.0 must be > 0"]),
+    ("non-positive batch size", {"set": "topology.fig3.batch_size=0"}, None, ["batch_size = 0 must be"]),
+    ("non-positive epochs", {"set": "topology.fig3.epochs=0"}, None, ["epochs = 0 must be"]),
+    ("alpha <= 0", {"set": "topology.fig3.alphas=[0.0]"}, None, ["alphas", "must be > 0"]),
+    ("unknown topology", {"set": "topology.fig3.topologies=[moebius]"}, None, ["'moebius'", "allowed: "]),
+    ("fraction outside (0, 1]", {"set": "lora_risk.practical.split=[0.5, 0.6, -0.1]"}, None,
+     ["practical.split", "fractions in (0, 1)"]),
+    ("rank <= 0", {"set": "lora_risk.gd.rank=0"}, None, ["gd.rank = 0 must be in 1..min(dx, dy)"]),
+]
+
+
+def _root_with(tmp_path: Path, edit) -> Path:
+    if edit is None:
+        return ROOT
+    for name in ("config", "experiments"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    paper, file, text = edit
+    path = tmp_path / "experiments" / paper / file
+    path.write_text(path.read_text() + "\n" + text)
+    return tmp_path
+
+
+@pytest.mark.parametrize("case, config, edit, fragments", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_in_one_line(case, config, edit, fragments, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        make_plan(dict(config), _root_with(tmp_path, edit))
+    message = str(err.value)
+    assert "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, f"{case}: {fragment!r} not in {message!r}"
+
+
+def test_there_are_at_least_25_cases():
+    assert len(CASES) >= 25, len(CASES)

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from reprosuite.models import build_model
 from reprosuite.models.cnn import SmallCNN, resnet8
 from reprosuite.unlearning import metrics as M
-from reprosuite.unlearning.configs import MethodConfig, TrainConfig
+from reprosuite.unlearning.configs import GAConfig, RLConfig, TrainConfig
 from reprosuite.unlearning.ltd import soft_ce, soft_targets
-from reprosuite.unlearning.methods import UnlearnData, unlearn
+from reprosuite.unlearning.methods import METHODS, UnlearnData, method, method_config, unlearn
 from reprosuite.unlearning.mia import loss_mia, svc_mia
 from reprosuite.unlearning.splits import (
     full_class_split,
@@ -144,7 +144,8 @@ def test_unlearning_methods_run_and_time(digits, trained):
     mask[f] = False
     data = UnlearnData(x[f], y[f], x[mask][:300], y[mask][:300], 10)
     for kind in ("ga", "rl", "ft", "salun", "ga_ft"):
-        cfg = MethodConfig(kind=kind, epochs=1, batch_size=32, lr=0.01, ua_target=0.9 if kind == "ga" else None)
+        cfg = method_config(kind, epochs=1, batch_size=32, lr=0.01, ua_target=0.9 if kind == "ga" else None)
+        assert cfg.kind == kind and isinstance(cfg, method(kind).config)
         out, info = unlearn(model, data, cfg, seed=0)
         assert info["rte_s"] > 0 and torch.isfinite(predict(out, x[:10])).all()
     assert not torch.equal(next(out.parameters()), next(model.parameters()))  # copy, original intact
@@ -228,3 +229,17 @@ def test_normalisation_lives_with_the_data_sets():
     assert set(NORMALISATION) >= {"cifar100", "fashion_mnist", "mnist", "mnist5k", "digits"}
     with pytest.raises(KeyError, match="known"):
         normalisation("imagenet")
+
+
+def test_method_registry_lists_known_names_and_refuses_bad_settings():
+    assert {"ga", "ga_ft", "rl", "ft", "salun", "ltd"} <= set(METHODS) | {"ltd"}
+    with pytest.raises(KeyError, match="known: .*ga.*ltd"):
+        method("gradient_descent")
+    with pytest.raises(ValueError, match="lr = 0.0 must be > 0"):
+        GAConfig(lr=0.0)
+    with pytest.raises(ValueError, match="retain_fraction = 1.5"):
+        RLConfig(retain_fraction=1.5)
+    with pytest.raises(TypeError, match="mask_ratio"):
+        method_config("ga", mask_ratio=0.3)  # SalUn's setting is not GA's
+    with pytest.raises(TypeError, match="takes a RLConfig"):
+        unlearn(None, None, GAConfig(kind="rl"), seed=0)  # type: ignore[arg-type]

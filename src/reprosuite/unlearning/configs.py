@@ -1,7 +1,9 @@
 """Frozen configs of the unlearning core (torch-free, so paper declarations import cheaply).
 
-``TrainConfig`` (originals, retrains, teachers), ``MethodConfig`` (GA, GA+FT, RL, FT, SalUn and
-LTD's student loop) and ``LTDConfig`` (collateral spec §3.4).
+``TrainConfig`` (originals, retrains, teachers); one config per unlearning method, each a
+``LoopConfig`` (the shared loop's settings) plus its own: ``GAConfig``, ``GAFTConfig``,
+``RLConfig``, ``FTConfig``, ``SalUnConfig``, and ``LTDConfig`` with its ``StudentConfig``
+(collateral spec §3.4). ``methods.METHODS`` maps each ``kind`` to its config and its function.
 """
 
 from __future__ import annotations
@@ -36,11 +38,26 @@ class TrainConfig:
             raise ValueError(f"stop_train_acc = {self.stop_train_acc} must be in (0, 1]")
 
 
-@dataclass(frozen=True)
-class MethodConfig:
-    """Hyperparameters of one unlearning method (defaults: the code's CLI, spec §3.3)."""
+def _check_loop(cfg) -> None:
+    for key in ("epochs", "batch_size", "forget_oversample"):
+        if getattr(cfg, key) < 1:
+            raise ValueError(f"{key} = {getattr(cfg, key)} must be >= 1")
+    if cfg.lr <= 0:
+        raise ValueError(f"lr = {cfg.lr} must be > 0")
+    if cfg.weight_decay < 0:
+        raise ValueError(f"weight_decay = {cfg.weight_decay} must be >= 0")
+    if not 0.0 <= cfg.momentum < 1.0:
+        raise ValueError(f"momentum = {cfg.momentum} must be in [0, 1)")
+    if cfg.ua_target is not None and not 0.0 < cfg.ua_target <= 1.0:
+        raise ValueError(f"ua_target = {cfg.ua_target} must be in (0, 1]")
 
-    kind: Literal["ga", "rl", "ft", "salun", "ga_ft", "ltd"] = "ga"
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """The mixed-epoch loop every method runs (``methods.mixed_epochs``); defaults: the code's CLI,
+    spec §3.3. ``kind`` names the method in ``methods.METHODS``."""
+
+    kind: str = "loop"
     epochs: int = 10  # maximum epochs (with ua_target: the cap)
     batch_size: int = 256
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
@@ -48,23 +65,75 @@ class MethodConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-6
     ua_target: float | None = None  # stop once UA = 1 - acc(D_f) >= target (checked every step)
-    retain_fraction: float = 1.0  # RL/SalUn: share of D_r mixed in (0 = RL without D_r)
     forget_oversample: int = 1  # copies of D_f in the mixed loader
-    label_mode: Literal["any", "wrong"] = "any"  # RL random labels: any class / not the true one
-    mask_ratio: float = 0.5  # SalUn: share of weights updated (top |grad| of -CE on D_f)
-    ft_epochs: int = 1  # GA+FT: fine-tuning stage on D_r
+
+    def __post_init__(self):
+        _check_loop(self)
+
+
+@dataclass(frozen=True)
+class GAConfig(LoopConfig):
+    """Gradient ascent on D_f."""
+
+    kind: Literal["ga"] = "ga"
+
+
+@dataclass(frozen=True)
+class GAFTConfig(LoopConfig):
+    """Gradient ascent on D_f, then fine-tuning on D_r (``ft_*``)."""
+
+    kind: Literal["ga_ft"] = "ga_ft"
+    ft_epochs: int = 1
     ft_lr: float = 0.01
     ft_batch_size: int = 128
 
     def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1 or self.forget_oversample < 1:
-            raise ValueError("epochs, batch_size and forget_oversample must be >= 1")
+        _check_loop(self)
+        if self.ft_epochs < 1 or self.ft_batch_size < 1:
+            raise ValueError(f"ft_epochs = {self.ft_epochs} and ft_batch_size = {self.ft_batch_size} must be >= 1")
+        if self.ft_lr <= 0:
+            raise ValueError(f"ft_lr = {self.ft_lr} must be > 0")
+
+
+@dataclass(frozen=True)
+class RLConfig(LoopConfig):
+    """Random labels on D_f, mixed with a ``retain_fraction`` share of D_r (0: RL without D_r)."""
+
+    kind: Literal["rl"] = "rl"
+    retain_fraction: float = 1.0
+    label_mode: Literal["any", "wrong"] = "any"  # random labels: any class / not the true one
+
+    def __post_init__(self):
+        _check_loop(self)
         if not 0.0 <= self.retain_fraction <= 1.0:
             raise ValueError(f"retain_fraction = {self.retain_fraction} must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class FTConfig(LoopConfig):
+    """Fine-tuning on D_r only."""
+
+    kind: Literal["ft"] = "ft"
+
+
+@dataclass(frozen=True)
+class SalUnConfig(RLConfig):
+    """RL on the ``mask_ratio`` share of weights with the largest |grad of -CE on D_f|."""
+
+    kind: Literal["salun"] = "salun"
+    mask_ratio: float = 0.5
+
+    def __post_init__(self):
+        super().__post_init__()
         if not 0.0 < self.mask_ratio <= 1.0:
             raise ValueError(f"mask_ratio = {self.mask_ratio} must be in (0, 1]")
-        if self.ua_target is not None and not 0.0 < self.ua_target <= 1.0:
-            raise ValueError(f"ua_target = {self.ua_target} must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class StudentConfig(LoopConfig):
+    """LTD's student loop (D_f with the teacher's soft labels, mixed with all of D_r)."""
+
+    kind: Literal["ltd"] = "ltd"
 
 
 def _teacher_recipe() -> TrainConfig:
@@ -77,6 +146,7 @@ def _teacher_recipe() -> TrainConfig:
 class LTDConfig:
     """LTD settings (code defaults of ``distill_labels.py``); the student uses ``student``."""
 
+    kind: Literal["ltd"] = "ltd"
     n_support: int = 1000
     support_mode: Literal["closest", "random", "farthest"] = "closest"
     teacher_arch: str = "resnet8"
@@ -86,8 +156,8 @@ class LTDConfig:
     temperature: float = 1.0
     w_retain: float = 1.0
     w_forget: float = 2.0
-    student: MethodConfig = field(default_factory=lambda: MethodConfig(
-        kind="ltd", epochs=10, batch_size=256, optimizer="adamw", lr=1e-4, weight_decay=1e-6))
+    student: StudentConfig = field(default_factory=lambda: StudentConfig(
+        epochs=10, batch_size=256, optimizer="adamw", lr=1e-4, weight_decay=1e-6))
 
     def __post_init__(self):
         if self.n_support < 1:

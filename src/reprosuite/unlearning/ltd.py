@@ -21,7 +21,7 @@ from torch import nn
 
 from ..models import build_model
 from .configs import LTDConfig
-from .methods import Callback, Stopwatch, UnlearnData, mixed_epochs
+from .methods import Callback, Stopwatch, UnlearnData, mixed_epochs, register_method
 from .metrics import cosine_to_centre, forget_centre
 from .training import predict, train_model
 
@@ -69,6 +69,7 @@ def train_teacher(data: UnlearnData, support: torch.Tensor, cfg: LTDConfig, *, s
     return teacher.eval(), history
 
 
+@register_method("ltd", LTDConfig)
 def local_teacher_distillation(original: nn.Module, data: UnlearnData, cfg: LTDConfig, *, seed: int,
                                device: str = "cpu", callback: Callback | None = None,
                                retain_view: torch.Tensor | None = None) -> tuple[nn.Module, dict]:

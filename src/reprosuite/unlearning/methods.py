@@ -1,8 +1,12 @@
-"""Approximate unlearning baselines (collateral spec §3.3, §3.7; certified D-T1).
+"""Approximate unlearning methods and their registry (collateral spec §3.3, §3.7; certified D-T1).
 
-GA (gradient ascent on D_f), GA+FT, RL (random labels on D_f, with or without D_r), FT
-(fine-tune on D_r) and SalUn (RL with a gradient-saliency weight mask). Local Teacher
-Distillation lives in ``ltd`` and reuses the loop here.
+``METHODS`` maps a method's name to a ``Method(config, run)``: its own config dataclass (in
+``configs``) and ``run(original, data, cfg, *, seed, device, callback) -> (model, info)``.
+Registered here: GA (gradient ascent on D_f), GA+FT, RL (random labels on D_f, with or without
+D_r), FT (fine-tune on D_r), SalUn (RL with a gradient-saliency weight mask); ``ltd`` registers
+Local Teacher Distillation, which reuses the loop here. ``unlearn(original, data, cfg, ...)``
+runs the method named by ``cfg.kind``; ``method(name)`` looks one up (unknown names list the known
+ones); ``@register_method(name, ConfigClass)`` adds one.
 
 Every method starts from a deep copy of the original, draws all randomness from ``seed`` and
 reports its wall-clock time (RTE) excluding the evaluation callbacks.
@@ -13,13 +17,13 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .configs import MethodConfig
+from .configs import FTConfig, GAConfig, GAFTConfig, LoopConfig, RLConfig, SalUnConfig
 from .training import epoch_generator, predict
 
 
@@ -53,7 +57,7 @@ class Stopwatch:
 Callback = Callable[[int, nn.Module], None]  # (epoch, model) after every epoch; not timed
 
 
-def make_optimizer(params, cfg: MethodConfig, lr: float | None = None) -> torch.optim.Optimizer:
+def make_optimizer(params, cfg: LoopConfig, lr: float | None = None) -> torch.optim.Optimizer:
     lr = cfg.lr if lr is None else lr
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
@@ -74,10 +78,11 @@ def forget_accuracy(model: nn.Module, data: UnlearnData, device: str) -> float:
     return float((predict(model, data.x_forget, device).argmax(1) == data.y_forget).float().mean())
 
 
-def mixed_epochs(model: nn.Module, data: UnlearnData, cfg: MethodConfig, *, seed: int, device: str,
+def mixed_epochs(model: nn.Module, data: UnlearnData, cfg: LoopConfig, *, seed: int, device: str,
                  batch_loss: Callable, use_forget: bool, use_retain: bool, watch: Stopwatch,
                  callback: Callback | None = None, epochs: int | None = None, lr: float | None = None,
                  batch_size: int | None = None, after_step: Callable[[str], None] | None = None,
+                 retain_fraction: float = 1.0, label_mode: str = "any",
                  ) -> dict:
     """Shuffled epochs over (D_f x oversample, flagged) ∪ (a retain_fraction share of D_r).
 
@@ -91,7 +96,7 @@ def mixed_epochs(model: nn.Module, data: UnlearnData, cfg: MethodConfig, *, seed
     opt = make_optimizer(model.parameters(), cfg, lr)
     n_f, n_r = len(data.x_forget), len(data.x_retain)
     gen0 = torch.Generator().manual_seed(seed)
-    retain_idx = torch.randperm(n_r, generator=gen0)[: int(round(cfg.retain_fraction * n_r))] if use_retain else torch.empty(0, dtype=torch.long)
+    retain_idx = torch.randperm(n_r, generator=gen0)[: int(round(retain_fraction * n_r))] if use_retain else torch.empty(0, dtype=torch.long)
     forget_idx = torch.arange(n_f).repeat(cfg.forget_oversample) if use_forget else torch.empty(0, dtype=torch.long)
     # global index: [0, n_f) = D_f, [n_f, n_f + n_r) = D_r
     pool = torch.cat([forget_idx, n_f + retain_idx])
@@ -99,7 +104,7 @@ def mixed_epochs(model: nn.Module, data: UnlearnData, cfg: MethodConfig, *, seed
     bs = batch_size or cfg.batch_size
     for epoch in range(1, (epochs or cfg.epochs) + 1):
         gen = epoch_generator(seed, epoch)
-        targets = random_labels(data.y_forget, data.n_classes, cfg.label_mode, gen)
+        targets = random_labels(data.y_forget, data.n_classes, label_mode, gen)
         order = pool[torch.randperm(len(pool), generator=gen)]
         for i in range(0, len(order), bs):
             idx = order[i:i + bs]
@@ -166,45 +171,122 @@ def saliency_mask(model: nn.Module, data: UnlearnData, ratio: float, device: str
     return {n: (g >= threshold) for n, g in grads.items()}
 
 
-def unlearn(original: nn.Module, data: UnlearnData, cfg: MethodConfig, *, seed: int, device: str = "cpu",
+@dataclass(frozen=True)
+class Method:
+    """One registered method: its config class and ``run(original, data, cfg, *, seed, device,
+    callback) -> (model, info)``."""
+
+    name: str
+    config: type
+    run: Callable[..., tuple[nn.Module, dict]]
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(name: str, config: type) -> Callable:
+    """Decorator: ``@register_method("ga", GAConfig)`` on ``run(original, data, cfg, *, seed, device, callback)``."""
+
+    def deco(run):
+        if name in METHODS and METHODS[name].run is not run:
+            raise ValueError(f"unlearning method {name!r} is registered twice")
+        METHODS[name] = Method(name, config, run)
+        return run
+
+    return deco
+
+
+def _load_methods() -> None:
+    from . import ltd  # noqa: F401  (registers "ltd")
+
+
+def method(name: str) -> Method:
+    _load_methods()
+    if name not in METHODS:
+        raise KeyError(f"unknown unlearning method {name!r}; known: {', '.join(sorted(METHODS))}")
+    return METHODS[name]
+
+
+def unlearn(original: nn.Module, data: UnlearnData, cfg: LoopConfig, *, seed: int, device: str = "cpu",
             callback: Callback | None = None) -> tuple[nn.Module, dict]:
-    """Run one baseline from a copy of ``original``; returns (model, info with ``rte_s``)."""
-    if cfg.kind == "ltd":
-        raise ValueError("use reprosuite.unlearning.ltd.local_teacher_distillation for LTD")
+    """Run the method ``cfg.kind`` from a copy of ``original``; returns (model, info with ``rte_s``)."""
+    entry = method(cfg.kind)
+    if not isinstance(cfg, entry.config):
+        raise TypeError(f"method {cfg.kind!r} takes a {entry.config.__name__}, not a {type(cfg).__name__}")
+    return entry.run(original, data, cfg, seed=seed, device=device, callback=callback)
+
+
+def _start(original: nn.Module, device: str) -> tuple[nn.Module, Stopwatch]:
     watch = Stopwatch()
-    model = copy.deepcopy(original).to(device)
-    common = dict(seed=seed, device=device, watch=watch, callback=callback)
-    info: dict = {}
-    if cfg.kind in ("ga", "ga_ft"):
-        info = mixed_epochs(model, data, cfg, batch_loss=_neg_ce, use_forget=True, use_retain=False, **common)
-        if cfg.kind == "ga_ft":
-            ft = mixed_epochs(model, data, MethodConfig(kind="ft", epochs=cfg.ft_epochs, momentum=cfg.momentum,
-                                                        weight_decay=cfg.weight_decay),
-                              batch_loss=_ce, use_forget=False, use_retain=True, lr=cfg.ft_lr,
-                              batch_size=cfg.ft_batch_size,
-                              **{**common, "seed": seed + 1, "callback": _shifted(callback, info["epochs_run"])})
-            info = {**info, "ft_steps": ft["steps"], "steps": info["steps"] + ft["steps"]}
-    elif cfg.kind == "rl":
-        info = mixed_epochs(model, data, cfg, batch_loss=_ce_random, use_forget=True,
-                            use_retain=cfg.retain_fraction > 0, **common)
-    elif cfg.kind == "ft":
-        info = mixed_epochs(model, data, cfg, batch_loss=_ce, use_forget=False, use_retain=True, **common)
-    elif cfg.kind == "salun":
-        mask = saliency_mask(model, data, cfg.mask_ratio, device)
-        params = dict(model.named_parameters())
-        theta0 = {n: p.detach().clone() for n, p in params.items()}
+    return copy.deepcopy(original).to(device), watch
 
-        def apply_mask(stage: str) -> None:
-            with torch.no_grad():
-                for n, p in params.items():
-                    if stage == "grad" and p.grad is not None:
-                        p.grad.mul_(mask[n])
-                    elif stage == "step":  # masked-out weights stay at θ0 (weight decay included)
-                        p.copy_(torch.where(mask[n], p, theta0[n]))
 
-        info = mixed_epochs(model, data, cfg, batch_loss=_ce_random, use_forget=True,
-                            use_retain=cfg.retain_fraction > 0, after_step=apply_mask, **common)
-        info["mask_share"] = float(sum(m.sum() for m in mask.values()) / sum(m.numel() for m in mask.values()))
+def _finish(model: nn.Module, watch: Stopwatch, info: dict) -> tuple[nn.Module, dict]:
     model.eval()
     info["rte_s"] = watch.total()
     return model, info
+
+
+@register_method("ga", GAConfig)
+def gradient_ascent(original, data, cfg: GAConfig, *, seed, device="cpu", callback=None):
+    model, watch = _start(original, device)
+    info = mixed_epochs(model, data, cfg, batch_loss=_neg_ce, use_forget=True, use_retain=False, seed=seed,
+                        device=device, watch=watch, callback=callback)
+    return _finish(model, watch, info)
+
+
+@register_method("ga_ft", GAFTConfig)
+def gradient_ascent_fine_tune(original, data, cfg: GAFTConfig, *, seed, device="cpu", callback=None):
+    model, watch = _start(original, device)
+    info = mixed_epochs(model, data, cfg, batch_loss=_neg_ce, use_forget=True, use_retain=False, seed=seed,
+                        device=device, watch=watch, callback=callback)
+    ft_cfg = FTConfig(epochs=cfg.ft_epochs, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    ft = mixed_epochs(model, data, ft_cfg, batch_loss=_ce, use_forget=False, use_retain=True, lr=cfg.ft_lr,
+                      batch_size=cfg.ft_batch_size, seed=seed + 1, device=device, watch=watch,
+                      callback=_shifted(callback, info["epochs_run"]))
+    info = {**info, "ft_steps": ft["steps"], "steps": info["steps"] + ft["steps"]}
+    return _finish(model, watch, info)
+
+
+@register_method("rl", RLConfig)
+def random_labels_method(original, data, cfg: RLConfig, *, seed, device="cpu", callback=None):
+    model, watch = _start(original, device)
+    info = mixed_epochs(model, data, cfg, batch_loss=_ce_random, use_forget=True, use_retain=cfg.retain_fraction > 0,
+                        retain_fraction=cfg.retain_fraction, label_mode=cfg.label_mode, seed=seed, device=device,
+                        watch=watch, callback=callback)
+    return _finish(model, watch, info)
+
+
+@register_method("ft", FTConfig)
+def fine_tune(original, data, cfg: FTConfig, *, seed, device="cpu", callback=None):
+    model, watch = _start(original, device)
+    info = mixed_epochs(model, data, cfg, batch_loss=_ce, use_forget=False, use_retain=True, seed=seed,
+                        device=device, watch=watch, callback=callback)
+    return _finish(model, watch, info)
+
+
+@register_method("salun", SalUnConfig)
+def salun(original, data, cfg: SalUnConfig, *, seed, device="cpu", callback=None):
+    model, watch = _start(original, device)
+    mask = saliency_mask(model, data, cfg.mask_ratio, device)
+    params = dict(model.named_parameters())
+    theta0 = {n: p.detach().clone() for n, p in params.items()}
+
+    def apply_mask(stage: str) -> None:
+        with torch.no_grad():
+            for n, p in params.items():
+                if stage == "grad" and p.grad is not None:
+                    p.grad.mul_(mask[n])
+                elif stage == "step":  # masked-out weights stay at θ0 (weight decay included)
+                    p.copy_(torch.where(mask[n], p, theta0[n]))
+
+    info = mixed_epochs(model, data, cfg, batch_loss=_ce_random, use_forget=True, use_retain=cfg.retain_fraction > 0,
+                        retain_fraction=cfg.retain_fraction, label_mode=cfg.label_mode, after_step=apply_mask,
+                        seed=seed, device=device, watch=watch, callback=callback)
+    info["mask_share"] = float(sum(m.sum() for m in mask.values()) / sum(m.numel() for m in mask.values()))
+    return _finish(model, watch, info)
+
+
+def method_config(name: str, **settings) -> LoopConfig:
+    """The config of method ``name`` with ``settings`` over its defaults (``kind`` is set)."""
+    return replace(method(name).config(), **settings)

@@ -15,7 +15,15 @@ from typing import Literal
 
 from reprosuite.registry import Artifact, Experiment, Paper, param_needs, register, single_seed
 from reprosuite.unlearning import bank
-from reprosuite.unlearning.configs import LTDConfig, MethodConfig, TrainConfig
+from reprosuite.unlearning.configs import (
+    FTConfig,
+    GAConfig,
+    GAFTConfig,
+    LTDConfig,
+    RLConfig,
+    SalUnConfig,
+    TrainConfig,
+)
 
 METHOD_KEYS = ("ga", "rl_nr", "rl", "ft", "ga_ft", "salun", "ltd")
 
@@ -63,12 +71,12 @@ class Fig2Config:
 class MethodsConfig:
     """Per-method hyperparameters (the paper's values are UNKNOWN; defaults = code CLI)."""
 
-    ga: MethodConfig = field(default_factory=lambda: MethodConfig(kind="ga", epochs=5, lr=1e-4))
-    rl_nr: MethodConfig = field(default_factory=lambda: MethodConfig(kind="rl", retain_fraction=0.0))
-    rl: MethodConfig = field(default_factory=lambda: MethodConfig(kind="rl"))
-    ft: MethodConfig = field(default_factory=lambda: MethodConfig(kind="ft", lr=0.01))
-    ga_ft: MethodConfig = field(default_factory=lambda: MethodConfig(kind="ga_ft", epochs=5, lr=1e-4))
-    salun: MethodConfig = field(default_factory=lambda: MethodConfig(kind="salun", lr=0.013))
+    ga: GAConfig = field(default_factory=lambda: GAConfig(epochs=5, lr=1e-4))
+    rl_nr: RLConfig = field(default_factory=lambda: RLConfig(retain_fraction=0.0))
+    rl: RLConfig = field(default_factory=RLConfig)
+    ft: FTConfig = field(default_factory=lambda: FTConfig(lr=0.01))
+    ga_ft: GAFTConfig = field(default_factory=lambda: GAFTConfig(epochs=5, lr=1e-4))
+    salun: SalUnConfig = field(default_factory=lambda: SalUnConfig(lr=0.013))
     ltd: LTDConfig = field(default_factory=LTDConfig)
 
 

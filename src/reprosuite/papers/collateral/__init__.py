@@ -2,7 +2,8 @@
 Forgetting in Machine Unlearning" (arXiv 2605.31317). Declarations only (no torch at import).
 
 Experiments: ``fig1`` synthetic ripple; ``fig2`` MNIST full-class deletion; ``models`` the
-original and R retrains per (class, frac) cell, trained once and shared; ``reference`` the
+bank (``reprosuite.unlearning.bank``): the original and R retrains per (class, frac) cell and
+model seed, trained once and shared; ``reference`` the
 original / retrain / held-out-floor rows and split facts; ``unlearn`` one job per
 (cell, method, seed); ``ablation`` LTD support-size (and teacher) ablations. Artifacts fig1-fig5,
 tab1 (spec §5). Defaults below are the paper-scale settings; scales override them in YAML.
@@ -87,14 +88,17 @@ def _resnet_recipe() -> TrainConfig:
 
 @dataclass(frozen=True)
 class MainConfig:
-    """Partial-class deletion (C-F3, C-T1, C-F4, C-F5)."""
+    """Partial-class deletion (C-F3, C-T1, C-F4, C-F5). The paper's classes, fractions, per-method
+    budgets, seeds and checkpoint are UNKNOWN; choices marked [INF] are documented in README.md.
+    The data, arch, train, forget_* , n_retrains and model_seeds fields declare the bank
+    (``reprosuite.unlearning.bank``, experiment ``models``)."""
 
     dataset: Literal["cifar100", "fashion_mnist", "mnist5k", "digits"] = "cifar100"
     stand_in_for: str | None = None
     n_train: int | None = None  # stratified subset, data-set order kept
     n_test: int | None = None
     subset_seed: int = 0
-    forget_classes: tuple[int, ...] = (25,)
+    forget_classes: tuple[int, ...] = (25, 10, 70)  # 25 = the code's default ("couch"); 10, 70 [INF]
     forget_fracs: tuple[float, ...] = (0.1, 0.5)
     arch: Literal["small_cnn", "resnet8", "resnet56"] = "resnet56"
     train: TrainConfig = field(default_factory=_resnet_recipe)
@@ -147,7 +151,6 @@ class Fig5Config:
 @dataclass(frozen=True)
 class CollateralConfig:
     seeds: tuple[int, ...] = (0, 1, 2)  # unlearning seeds (models are trained once per cell)
-    device_note: str = ""
     fig1: Fig1Config = field(default_factory=Fig1Config)
     fig2: Fig2Config = field(default_factory=Fig2Config)
     main: MainConfig = field(default_factory=MainConfig)

@@ -92,13 +92,6 @@ def _binned(rho, values: dict, edges) -> list[dict]:
 
 
 def run_fig1(cfg, ctx, shard):
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(ctx.threads):  # BLAS threads beyond the job's share thrash on shared cores
-        yield from _fig1(cfg, ctx, shard)
-
-
-def _fig1(cfg, ctx, shard):
     f1 = cfg.fig1
     rng = ctx.numpy_rng(shard["kind"])
     ctx.use_dataset("synthetic_gaussian")

@@ -66,10 +66,18 @@ def test_killed_run_resumes_from_state(toy_paper, tmp_path):
     assert list(frame["step"]) == [2]
 
 
-def test_unknown_shard_names_the_known_ones(toy_paper, tmp_path):
-    with pytest.raises(KeyError, match="known: k1, k2"):
-        run_job(toy_paper, ToyConfig(), experiment="exp", shard="k9", seed=0, scale="smoke",
-                device="cpu", results=tmp_path)
+@pytest.mark.parametrize("kw, needle", [
+    ({"shard": "k9"}, "shard = 'k9' is not allowed for topology/exp at this scale; allowed: k1, k2"),
+    ({"experiment": "exq"}, "experiment = 'exq' is not allowed for paper 'topology'; allowed: exp"),
+    ({"seed": -1}, "seed = -1 is not allowed; allowed: an integer >= 0"),
+])
+def test_unknown_shard_experiment_or_bad_seed_name_what_is_allowed(toy_paper, tmp_path, kw, needle):
+    from reprosuite.config import ConfigError
+
+    args = dict(experiment="exp", shard="k1", seed=0) | kw
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        run_job(toy_paper, ToyConfig(), scale="smoke", device="cpu", results=tmp_path, **args)
+    assert not list(tmp_path.rglob("records.csv"))
 
 
 def test_pipeline_end_to_end_in_process(toy_paper, tmp_path, monkeypatch):

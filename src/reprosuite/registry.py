@@ -131,8 +131,10 @@ class Paper:
         try:
             return self.experiments[name]
         except KeyError:
-            known = ", ".join(sorted(self.experiments))
-            raise KeyError(f"paper {self.id!r} has no experiment {name!r}; known: {known}") from None
+            from .config import ConfigError
+
+            known = ", ".join(self.experiments)
+            raise ConfigError(f"experiment = {name!r} is not allowed for paper {self.id!r}; allowed: {known}") from None
 
     def active_experiments(self, cfg: Any) -> dict[str, Experiment]:
         return {n: e for n, e in self.experiments.items() if e.shards(cfg)}

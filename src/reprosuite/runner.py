@@ -327,15 +327,21 @@ def run_job(paper, cfg: Any, *, experiment: str, shard: str, seed: int, scale: s
     exp = paper.experiment(experiment)
     shards = exp.shards(cfg)
     if shard not in shards:
-        raise KeyError(f"experiment {paper.id}/{experiment} has no shard {shard!r} at this scale; "
-                       f"known: {', '.join(shards) or '(disabled at this scale)'}")
+        from .config import ConfigError
+
+        raise ConfigError(f"shard = {shard!r} is not allowed for {paper.id}/{experiment} at this scale; "
+                          f"allowed: {', '.join(shards) or '(none: disabled at this scale)'}")
+    if seed < 0:
+        from .config import ConfigError
+
+        raise ConfigError(f"seed = {seed} is not allowed; allowed: an integer >= 0")
     threads = threads or int(os.environ.get("REPROSUITE_THREADS", "0")) or (os.cpu_count() or 1)
     torch.set_num_threads(threads)
     # numpy/scipy BLAS too: unbounded BLAS threads oversubscribe parallel jobs (7x slower here)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)
-    torch.set_flush_denormal(True)  # denormals slow CPU training many-fold (topology spec §7)
+    torch.set_flush_denormal(True)  # denormals slow CPU training many-fold (docs/papers/topology.md)
     digest = settings_hash({"config": to_dict(cfg), "shard_params": dict(shards[shard])})
     ctx = RunContext(paper=paper.id, experiment=experiment, shard=shard, seed=seed, scale=scale,
                      device=resolve_device(device), results=Path(results), data_dir=data_dir,

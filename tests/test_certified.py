@@ -178,13 +178,13 @@ def test_noise_only_in_active_block():
 
 @pytest.mark.parametrize("mode", ["qr", "perm_identity"])
 def test_noise_covariance_is_sigma2_projector(mode):
-    lin = nn.Linear(6, 1, bias=False)  # weight (1, 6): subspaces of the 6 input features
+    lin = nn.Linear(6, 8, bias=False)  # weight (8, 6): subspaces of the 6 input features, 8 rows a draw
     blocks = make_blocks(lin, 3, mode=mode, seed=4)
     gen = torch.Generator().manual_seed(5)
     sigma, n = 0.7, 1000
-    draws = torch.stack([blocks.noise(1, sigma, {"weight": lin.weight.detach()}, gen)["weight"].reshape(-1)
-                         for _ in range(n)]).double()  # (n, 6)
-    cov = draws.t() @ draws / n
+    draws = torch.cat([blocks.noise(1, sigma, {"weight": lin.weight.detach()}, gen)["weight"]
+                       for _ in range(n)]).double()  # (8 n, 6)
+    cov = draws.t() @ draws / len(draws)
     a = blocks.specs["weight"].bases[1]
     proj = (a @ a.t()).double() if not blocks.specs["weight"].coordinate else torch.diag(
         torch.zeros(6).index_fill(0, a, 1.0)).double()

@@ -21,6 +21,7 @@ explicit Bᵢ (tests check that composing them reproduces the model's outputs).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,15 +50,29 @@ def from_matrix(x: torch.Tensor, shape: torch.Size, kind: str) -> torch.Tensor:
     return x.reshape(shape)
 
 
-def orthonormal_bases(m: int, k: int, mode: str, rng: np.random.Generator) -> list[torch.Tensor | None]:
+@functools.lru_cache(maxsize=64)
+def haar_orthogonal(m: int, seed: tuple[int, ...]) -> np.ndarray:
+    """A Haar-distributed m × m orthogonal matrix (QR of a Gaussian in float64), cached by seed:
+    runs that share a seed split the same basis for every k."""
+    q, r = np.linalg.qr(np.random.default_rng(list(seed)).standard_normal((m, m)))
+    q = q * np.sign(np.diag(r))
+    q.setflags(write=False)
+    return q
+
+
+def orthonormal_bases(m: int, k: int, mode: str, seed: tuple[int, ...]) -> list[torch.Tensor | None]:
     """k bases (m × rᵢ, float32) splitting Rᵐ; None for an empty block (m < k).
 
     Coordinate modes return index tensors (int64, rᵢ) instead of matrices (a projector that is
-    a coordinate mask is applied by indexing)."""
+    a coordinate mask is applied by indexing); so does k = 1 (the projector is the identity)."""
+    if mode not in MODES:
+        raise ValueError(f"blocks_mode = {mode!r}; allowed: {', '.join(MODES)}")
+    if k == 1:
+        return [torch.arange(m)]
     sizes = [len(c) for c in np.array_split(np.arange(m), k)]
+    rng = np.random.default_rng(list(seed))
     if mode == "qr":
-        q, r = np.linalg.qr(rng.standard_normal((m, m)))  # float64
-        q = q * np.sign(np.diag(r))  # Haar-distributed orthogonal matrix
+        q = haar_orthogonal(m, tuple(seed))
         cols = np.cumsum([0] + sizes)
         return [torch.from_numpy(q[:, a:b].astype(np.float32)) if b > a else None for a, b in zip(cols[:-1], cols[1:])]
     if mode in ("perm_identity", "identity"):
@@ -77,7 +92,7 @@ class ParamSpec:
     kind: str
     owner: int | None
     bases: list[torch.Tensor | None] | None
-    coordinate: bool  # bases are index tensors, not matrices
+    coordinate: bool  # bases are index tensors, not matrices (coordinate modes, k = 1)
 
     def full(self, i: int) -> bool:
         """Block i covers this whole parameter (its projector is the identity)."""
@@ -254,6 +269,6 @@ def make_blocks(model: nn.Module, k: int, *, mode: str = "qr", split: str = "equ
             owner = int(mname.split(".")[0] in HEAD_NAMES)
         else:
             m = p.shape[1] if kind == "linear" else p.shape[0] if kind == "conv" else p.numel()
-            bases = orthonormal_bases(m, k, mode, np.random.default_rng([seed, index]))
-        specs[name] = ParamSpec(name, p.shape, kind, owner, bases, mode != "qr")
+            bases = orthonormal_bases(m, k, mode, (seed, index))
+        specs[name] = ParamSpec(name, p.shape, kind, owner, bases, mode != "qr" or k == 1)
     return Blocks(specs, k, mode, split)

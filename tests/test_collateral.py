@@ -76,3 +76,16 @@ def test_cifar100_offline_gives_clear_error(tmp_path):
         assert "cifar100" in str(err) and str(tmp_path) in str(err)
     else:  # pragma: no cover - a machine with internet
         pytest.skip("CIFAR-100 downloaded; online machine")
+
+
+def test_editing_fig1_or_fig5_does_not_retrain_the_bank(paper):
+    import dataclasses
+
+    from reprosuite.workflow import experiment_hashes
+
+    cfg = load_config(paper, "default")
+    before = experiment_hashes(paper, cfg, list(iter_runs(paper, cfg)))
+    edited = dataclasses.replace(cfg, fig1=dataclasses.replace(cfg.fig1, n_runs=7),
+                                 fig5=dataclasses.replace(cfg.fig5, support_sizes=(250,)))
+    after = experiment_hashes(paper, edited, list(iter_runs(paper, edited)))
+    assert {e for e in before if before[e] != after.get(e)} == {"fig1", "ablation"}

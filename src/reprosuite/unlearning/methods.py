@@ -1,4 +1,4 @@
-"""Approximate unlearning methods and their registry (collateral spec §3.3, §3.7; certified D-T1).
+"""Approximate unlearning methods and their registry (docs/papers/collateral.md §2.3; certified D-T1).
 
 ``METHODS`` maps a method's name to a ``Method(config, run)``: its own config dataclass (in
 ``configs``) and ``run(original, data, cfg, *, seed, device, callback) -> (model, info)``.

@@ -1,4 +1,4 @@
-"""Pointwise and aggregate unlearning metrics (collateral spec §3.5; C-F3, C-T1, C-F4).
+"""Pointwise and aggregate unlearning metrics (docs/papers/collateral.md §2.5; C-F3, C-T1, C-F4).
 
 - Proximity s(x) = cos(e(x), c_f) with e the original's penultimate features.
 - Shared binning: edges depend only on s (i.e. on the original and the split), never on the
@@ -127,7 +127,7 @@ def avg_gap(metrics: Mapping[str, float], reference: Mapping[str, float],
 
 def kl_hist(p_labels: np.ndarray, q_labels: np.ndarray | None, n_classes: int, *,
             q_probs: np.ndarray | None = None, eps: float = 1e-6) -> float:
-    """KL(hist_p || hist_q) of argmax-class histograms (spec §3.4.8); eps-smoothed q."""
+    """KL(hist_p || hist_q) of argmax-class histograms (docs/papers/collateral.md §2.4); eps-smoothed q."""
     p = np.bincount(p_labels, minlength=n_classes).astype(float)
     p /= p.sum()
     q = q_probs if q_probs is not None else np.bincount(q_labels, minlength=n_classes).astype(float)

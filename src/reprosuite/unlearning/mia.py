@@ -1,4 +1,4 @@
-"""Membership-inference attacks for unlearning (collateral spec §3.5; certified §3.6).
+"""Membership-inference attacks for unlearning (docs/papers/collateral.md §2.5; certified: its SVC-MIA and loss MIA).
 
 - SVC-MIA forget efficacy (SalUn / Unlearn-Sparse ``SVC_MIA``): an rbf SVC(C=3, gamma="auto")
   fit on shadow members (a D_r subset) vs non-members (test) on a per-example feature; the score

@@ -1,4 +1,4 @@
-"""Forget/retain splits (collateral spec §3.1; certified spec §4).
+"""Forget/retain splits (docs/papers/collateral.md §2.1; certified: random-subset and class-wise deletion).
 
 All splits are deterministic: partial- and full-class splits depend on data-set order only,
 random subsets on an explicit seed. Indices are int64 arrays into the training set, sorted.

@@ -1,4 +1,4 @@
-"""Train originals, retrains and small teachers on in-memory tensors (collateral spec §3.2).
+"""Train originals, retrains and small teachers on in-memory tensors (docs/papers/collateral.md §2.2).
 
 Deterministic by seed: the initial weights come from ``build_model(generator=...)`` and every
 epoch's shuffling and augmentation from a generator seeded with (seed, epoch), so a run resumed

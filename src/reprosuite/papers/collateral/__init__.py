@@ -6,7 +6,7 @@ bank (``reprosuite.unlearning.bank``): the original and R retrains per (class, f
 model seed, trained once and shared; ``reference`` the
 original / retrain / held-out-floor rows and split facts; ``unlearn`` one job per
 (cell, method, seed); ``ablation`` LTD support-size (and teacher) ablations. Artifacts fig1-fig5,
-tab1 (spec §5). Defaults below are the paper-scale settings; scales override them in YAML.
+tab1 (docs/papers/collateral.md §3). Defaults below are the paper-scale settings; scales override them in YAML.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ METHOD_KEYS = ("ga", "rl_nr", "rl", "ft", "ga_ft", "salun", "ltd")
 
 @dataclass(frozen=True)
 class Fig1Config:
-    """Synthetic ripple (spec §3.6)."""
+    """Synthetic ripple (docs/papers/collateral.md §2.6)."""
 
     ga_n_train: int = 5000
     ga_dim: int = 10
@@ -244,17 +244,19 @@ PAPER = register(Paper(
         "fig2": Experiment("fig2", run=f"{_MOD}.fullclass:run_fig2",
                            seeds=lambda cfg: cfg.fig2.repeats, resources=lambda cfg: {"mem_mb": 2000, "runtime": 5, "gpu": 0},
                            description="MNIST full-class deletion: accuracy drop vs class similarity"),
-        "models": bank.models_experiment(bank_spec, resources=_resources(4000, 240),
+        "models": bank.models_experiment(bank_spec, settings=("main",), resources=_resources(4000, 240),
                                          description="original + retrains per (class, frac), trained once, shared"),
         "reference": Experiment("reference", run=f"{_MOD}.main:run_reference", shards=_cell_shards, seeds=single_seed,
+                                settings=("main",),
                                 needs=param_needs(_cell_shards, _model_needs),
                                 resources=_resources(4000, 20),
                                 description="split facts; original, retrain and held-out-floor rows"),
-        "unlearn": Experiment("unlearn", run=f"{_MOD}.main:run_unlearn", shards=_unlearn_shards,
+        "unlearn": Experiment("unlearn", run=f"{_MOD}.main:run_unlearn", shards=_unlearn_shards, settings=("main",),
                               needs=param_needs(_unlearn_shards, _eval_needs),
                               resources=_resources(4000, 60),
                               description="one unlearning method at one seed: bins, aggregates, MIA, RTE"),
         "ablation": Experiment("ablation", run=f"{_MOD}.main:run_ablation", shards=_ablation_shards, seeds=single_seed,
+                               settings=("main", "fig5"),
                                needs=param_needs(_ablation_shards, _eval_needs),
                                resources=_resources(4000, 30),
                                description="LTD teacher: support size / mode / threshold, KL to the retrain"),

@@ -1,4 +1,4 @@
-"""C-F2 full-class deletion on MNIST (spec §4, §5): per-class accuracy drop (retrain - unlearned)
+"""C-F2 full-class deletion on MNIST (docs/papers/collateral.md §2.7): per-class accuracy drop (retrain - unlearned)
 vs cosine similarity of class-mean embeddings to the deleted class, for RL and GA.
 
 One job per repeat: the original (all data) and the retrain (without the class) are trained with

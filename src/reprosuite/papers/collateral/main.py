@@ -1,4 +1,4 @@
-"""Partial-class deletion experiments (C-F3, C-T1, C-F4, C-F5; spec §5).
+"""Partial-class deletion experiments (C-F3, C-T1, C-F4, C-F5; docs/papers/collateral.md §2).
 
 The original and the retrains of every (class, frac) cell come from the bank
 (``reprosuite.unlearning.bank``, experiment ``models``), loaded at the shard's ``model_seed``.

@@ -1,4 +1,4 @@
-"""C-F1 synthetic ripple (spec §3.6): the unlearned-minus-retrain logit gap vs the ripple
+"""C-F1 synthetic ripple (docs/papers/collateral.md §2.6): the unlearned-minus-retrain logit gap vs the ripple
 coordinate ρ(x_q; x_f) = <x_q, x_f> / ||x_f||^2.
 
 - ``ga_linear``: ridge regression (alpha 1e-6, no intercept) on X ~ N(0, I_d); gradient ascent on

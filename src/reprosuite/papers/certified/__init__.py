@@ -50,9 +50,11 @@ class RowConfig:
     augment: bool = False
     forget_frac: float = 0.1  # random forget set (seed 42)
     forget_seed: int = 42
+    n_pairs: int = 1  # base/retrain seed pairs (chebyshev C₀ and the measured distance)
+    eval_subset: int = 2000  # test images evaluated during training and after every noisy step
 
     def __post_init__(self):
-        _positive(self, "epochs", "lr", "base_batch_size", "retrain_batch_size")
+        _positive(self, "epochs", "lr", "base_batch_size", "retrain_batch_size", "n_pairs", "eval_subset")
         if not self.epsilons or min(self.epsilons) <= 0:
             raise ValueError(f"epsilons = {self.epsilons} must be non-empty and > 0")
         if not 0 < self.forget_frac < 1:
@@ -114,9 +116,7 @@ class NFTConfig:
     ks: tuple[int, ...] = (1, 2, 4, 10)
     layer_ks: tuple[int, ...] = (1, 2, 3)  # measured_layers: layer j -> block j mod k
     log_every: int = 20
-    eval_subset: int = 2000  # test images evaluated after every noisy step
     mia_size: int = 1000  # members and non-members of the SVC-MIA shadow set
-    n_pairs: int = 1  # base/retrain seed pairs (chebyshev C₀ and the measured distance)
     curve_seeds: int = 3  # seeds that run the whole curve; later seeds stop after the noise (claim 6)
     gain_epsilons: tuple[float, ...] | None = None  # ε of the gain variants (None: the row's)
 
@@ -126,7 +126,7 @@ class NFTConfig:
             raise ValueError(f"variants has {sorted(bad)[0]!r}; allowed: {', '.join(VARIANTS)}")
         if 1 not in self.ks or min(self.ks) < 1 or min(self.layer_ks) < 1:
             raise ValueError(f"ks = {self.ks} must contain 1 (NFT) and be >= 1")
-        _positive(self, "log_every", "eval_subset", "mia_size", "n_pairs", "curve_seeds")
+        _positive(self, "log_every", "mia_size", "curve_seeds")
 
 
 @dataclass(frozen=True)
@@ -217,17 +217,19 @@ def _model_shards(cfg):
     rows |= {cfg.mechanism.row} if cfg.mechanism.enabled else set()
     out = {}
     for r in sorted(rows):
-        for j in range(cfg.nft.n_pairs):
+        for j in range(getattr(cfg, r).n_pairs):
             out[f"{r}-original-p{j}"] = {"row": r, "role": "original", "pair": j}
             out[f"{r}-retrain-p{j}"] = {"row": r, "role": "retrain", "pair": j}
     if cfg.tab1.enabled:
         r = cfg.tab1.row
-        out[f"{r}-class{cfg.tab1.forget_class}-p0"] = {"row": r, "role": "class", "pair": 0}
+        out[f"{r}-class{cfg.tab1.forget_class}-p0"] = {"row": r, "role": "class", "pair": 0,
+                                                        "forget_class": cfg.tab1.forget_class}
     return out
 
 
 def _pair_needs(cfg, row: str) -> list[tuple[str, str, int]]:
-    return [("models", f"{row}-{role}-p{j}", 0) for j in range(cfg.nft.n_pairs) for role in ("original", "retrain")]
+    return [("models", f"{row}-{role}-p{j}", 0) for j in range(getattr(cfg, row).n_pairs)
+            for role in ("original", "retrain")]
 
 
 def _nft_shards(cfg):
@@ -279,7 +281,7 @@ PAPER = register(Paper(
                                  settings=("constants",), resources=lambda cfg: {"mem_mb": 1000, "runtime": 2, "gpu": 0},
                                  description="σ, T, q*, ε_q vs ε and k (both policies); subspace geometry"),
         "models": Experiment("models", run=f"{_MOD}.runs:run_models", shards=_model_shards, seeds=single_seed,
-                             settings=("mnist", "cifar10", "nft", "tab1"), resources=_res(4000, 600),
+                             settings=("mnist", "cifar10"), resources=_res(4000, 600),
                              description="original and retrain per row and seed pair; class-deletion retrain"),
         "nft": Experiment("nft", run=f"{_MOD}.runs:run_nft", shards=_nft_shards, seeds=single_seed,
                           needs=param_needs(_nft_shards, lambda cfg, p, s: _pair_needs(cfg, p["row"])),

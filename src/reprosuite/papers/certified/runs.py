@@ -112,7 +112,7 @@ def run_models(cfg, ctx, shard):
     if role == "original":
         x, y = prep.x_train, prep.y_train
     else:
-        split = forget_split(row, prep) if role == "retrain" else class_split(prep, cfg.tab1.forget_class)
+        split = forget_split(row, prep) if role == "retrain" else class_split(prep, shard["forget_class"])
         keep = torch.from_numpy(split.retain)
         x, y = prep.x_train[keep], prep.y_train[keep]
     model = new_model(row.arch, prep, ctx.torch_generator(f"init-{row_key}-p{pair}")).to(ctx.device)
@@ -124,7 +124,7 @@ def run_models(cfg, ctx, shard):
         model.load_state_dict(state["model"])
         start, opt_state, wall0, curve = state["epoch"], state, state["wall_s"], state["curve"]
     t0 = time.perf_counter()
-    eval_idx = torch.from_numpy(subset(len(prep.y_test), cfg.nft.eval_subset, seed=1))
+    eval_idx = torch.from_numpy(subset(len(prep.y_test), row.eval_subset, seed=1))
 
     def on_epoch(epoch, model, opt, info):
         acc = accuracy(model, prep.x_test[eval_idx], prep.y_test[eval_idx], ctx.device)
@@ -161,15 +161,15 @@ class Setting:
         self.forget = (prep.x_train[f], prep.y_train[f])
         self.retain = (prep.x_train[r], prep.y_train[r])
         self.pairs = [(load_model(ctx, row_key, row.arch, prep, "original", j)[0],
-                       load_model(ctx, row_key, row.arch, prep, "retrain", j)[0]) for j in range(cfg.nft.n_pairs)]
+                       load_model(ctx, row_key, row.arch, prep, "retrain", j)[0]) for j in range(row.n_pairs)]
         self.original, self.retrain = self.pairs[0]
         self.diff = ParamView(self.original).diff(self.retrain)  # x̂ − x̄ of pair 0
         self.distances = [ParamView(o).distance(r) for o, r in self.pairs]
-        self.eval_idx = torch.from_numpy(subset(len(prep.y_test), cfg.nft.eval_subset, seed=1))
+        self.eval_idx = torch.from_numpy(subset(len(prep.y_test), row.eval_subset, seed=1))
         mia = cfg.nft.mia_size
         self.mia_member = torch.from_numpy(subset(len(self.retain[1]), mia, seed=2))
         self.mia_nonmember = torch.from_numpy(subset(len(prep.y_test), mia, seed=3))
-        self.retain_eval = torch.from_numpy(subset(len(self.retain[1]), cfg.nft.eval_subset, seed=4))
+        self.retain_eval = torch.from_numpy(subset(len(self.retain[1]), row.eval_subset, seed=4))
         c = cfg.constants
         self.c0_chebyshev = A.chebyshev_c0(self.distances, rho=c.rho)
         self.c0 = c.c0 if c.c0_mode == "fixed" else self.c0_chebyshev
@@ -223,8 +223,12 @@ class Setting:
         plan = A.plan(eps=eps, delta=c.delta, k=k, eta=c.eta, lam=c.lam, c0=self.c0, c1=c.c1, policy=policy,
                       split=c.budget_split, shares=shares, m=c.m)
         curve, eval_time = [], [0.0]
+        last_noisy = sum(b.t_ft // (c.m - 1) for b in plan.blocks if b.steps)  # noise injections in all
 
         def on_eval(step, phase, block, m):
+            if not with_curve and (phase != "noisy" or len(curve) + 1 < last_noisy):
+                curve.append(None)  # noise-only runs evaluate once, after the last injection
+                return
             t = time.perf_counter()
             curve.append({"step": step, "phase": phase, "block": block, "test_accuracy": self.eval_acc(m)})
             eval_time[0] += time.perf_counter() - t
@@ -235,6 +239,7 @@ class Setting:
                          seed=ctx.seed_for(f"nft-{seed}"), device=ctx.device, log_every=self.cfg.nft.log_every,
                          on_eval=on_eval)
         wall = time.perf_counter() - t0 - eval_time[0]
+        curve = [r for r in curve if r is not None]
         noisy = [r["test_accuracy"] for r in curve if r["phase"] == "noisy"]
         run_ids = {**ids, "seed": seed, "k": k, "block_constants": policy, "blocks_split": split, "blocks_mode": mode,
                    "repair_between_blocks": repair}
@@ -254,7 +259,7 @@ class Setting:
                else "conditional on the proximity bound",
                "post_noise_accuracy": noisy[-1] if noisy else float("nan"),
                "min_noisy_accuracy": min(noisy) if noisy else float("nan"),
-               "auc": float(np.mean([r["test_accuracy"] for r in curve])) if curve else float("nan"),
+               "auc": float(np.mean([r["test_accuracy"] for r in curve])) if with_curve and curve else None,
                "base_accuracy": self.references["original"]["eval_accuracy"],
                "retrain_accuracy": self.references["retrain"]["eval_accuracy"],
                "retrain_test_accuracy": self.references["retrain"]["test_accuracy_final"],
@@ -331,7 +336,7 @@ def run_tab1(cfg, ctx, shard):
     retrain, blob = load_model(ctx, shard["row"], row.arch, prep, f"class{t.forget_class}", 0)
     c = cfg.constants
     keep = prep.y_test != t.forget_class
-    r_eval = torch.from_numpy(subset(len(data.y_retain), cfg.nft.eval_subset, seed=4))
+    r_eval = torch.from_numpy(subset(len(data.y_retain), row.eval_subset, seed=4))
     member = torch.from_numpy(subset(len(data.y_retain), cfg.nft.mia_size, seed=2))
     nonmember = torch.from_numpy(subset(int(keep.sum()), cfg.nft.mia_size, seed=3))
     x_te, y_te = prep.x_test[keep], prep.y_test[keep]

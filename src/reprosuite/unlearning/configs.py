@@ -69,6 +69,10 @@ class LoopConfig:
 
     def __post_init__(self):
         _check_loop(self)
+        self._check_own()
+
+    def _check_own(self) -> None:
+        """A method's own settings (overridden by the methods that have some)."""
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,7 @@ class GAFTConfig(LoopConfig):
     ft_lr: float = 0.01
     ft_batch_size: int = 128
 
-    def __post_init__(self):
-        _check_loop(self)
+    def _check_own(self) -> None:
         if self.ft_epochs < 1 or self.ft_batch_size < 1:
             raise ValueError(f"ft_epochs = {self.ft_epochs} and ft_batch_size = {self.ft_batch_size} must be >= 1")
         if self.ft_lr <= 0:
@@ -103,8 +106,7 @@ class RLConfig(LoopConfig):
     retain_fraction: float = 1.0
     label_mode: Literal["any", "wrong"] = "any"  # random labels: any class / not the true one
 
-    def __post_init__(self):
-        _check_loop(self)
+    def _check_own(self) -> None:
         if not 0.0 <= self.retain_fraction <= 1.0:
             raise ValueError(f"retain_fraction = {self.retain_fraction} must be in [0, 1]")
 
@@ -123,8 +125,8 @@ class SalUnConfig(RLConfig):
     kind: Literal["salun"] = "salun"
     mask_ratio: float = 0.5
 
-    def __post_init__(self):
-        super().__post_init__()
+    def _check_own(self) -> None:
+        super()._check_own()
         if not 0.0 < self.mask_ratio <= 1.0:
             raise ValueError(f"mask_ratio = {self.mask_ratio} must be in (0, 1]")
 

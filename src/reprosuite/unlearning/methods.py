@@ -227,12 +227,22 @@ def _finish(model: nn.Module, watch: Stopwatch, info: dict) -> tuple[nn.Module, 
     return model, info
 
 
+def _one_loop(original, data, cfg: LoopConfig, *, seed, device, callback, **loop) -> tuple[nn.Module, dict]:
+    """A method that is one ``mixed_epochs`` run from a copy of the original."""
+    model, watch = _start(original, device)
+    info = mixed_epochs(model, data, cfg, seed=seed, device=device, watch=watch, callback=callback, **loop)
+    return _finish(model, watch, info)
+
+
+def _random_label_mix(cfg: RLConfig) -> dict:
+    return {"use_forget": True, "use_retain": cfg.retain_fraction > 0, "retain_fraction": cfg.retain_fraction,
+            "label_mode": cfg.label_mode}
+
+
 @register_method("ga", GAConfig)
 def gradient_ascent(original, data, cfg: GAConfig, *, seed, device="cpu", callback=None):
-    model, watch = _start(original, device)
-    info = mixed_epochs(model, data, cfg, batch_loss=_neg_ce, use_forget=True, use_retain=False, seed=seed,
-                        device=device, watch=watch, callback=callback)
-    return _finish(model, watch, info)
+    return _one_loop(original, data, cfg, seed=seed, device=device, callback=callback, batch_loss=_neg_ce,
+                     use_forget=True, use_retain=False)
 
 
 @register_method("ga_ft", GAFTConfig)
@@ -250,19 +260,14 @@ def gradient_ascent_fine_tune(original, data, cfg: GAFTConfig, *, seed, device="
 
 @register_method("rl", RLConfig)
 def random_labels_method(original, data, cfg: RLConfig, *, seed, device="cpu", callback=None):
-    model, watch = _start(original, device)
-    info = mixed_epochs(model, data, cfg, batch_loss=_ce_random, use_forget=True, use_retain=cfg.retain_fraction > 0,
-                        retain_fraction=cfg.retain_fraction, label_mode=cfg.label_mode, seed=seed, device=device,
-                        watch=watch, callback=callback)
-    return _finish(model, watch, info)
+    return _one_loop(original, data, cfg, seed=seed, device=device, callback=callback, batch_loss=_ce_random,
+                     **_random_label_mix(cfg))
 
 
 @register_method("ft", FTConfig)
 def fine_tune(original, data, cfg: FTConfig, *, seed, device="cpu", callback=None):
-    model, watch = _start(original, device)
-    info = mixed_epochs(model, data, cfg, batch_loss=_ce, use_forget=False, use_retain=True, seed=seed,
-                        device=device, watch=watch, callback=callback)
-    return _finish(model, watch, info)
+    return _one_loop(original, data, cfg, seed=seed, device=device, callback=callback, batch_loss=_ce,
+                     use_forget=False, use_retain=True)
 
 
 @register_method("salun", SalUnConfig)
@@ -280,9 +285,8 @@ def salun(original, data, cfg: SalUnConfig, *, seed, device="cpu", callback=None
                 elif stage == "step":  # masked-out weights stay at θ0 (weight decay included)
                     p.copy_(torch.where(mask[n], p, theta0[n]))
 
-    info = mixed_epochs(model, data, cfg, batch_loss=_ce_random, use_forget=True, use_retain=cfg.retain_fraction > 0,
-                        retain_fraction=cfg.retain_fraction, label_mode=cfg.label_mode, after_step=apply_mask,
-                        seed=seed, device=device, watch=watch, callback=callback)
+    info = mixed_epochs(model, data, cfg, batch_loss=_ce_random, after_step=apply_mask, seed=seed, device=device,
+                        watch=watch, callback=callback, **_random_label_mix(cfg))
     info["mask_share"] = float(sum(m.sum() for m in mask.values()) / sum(m.numel() for m in mask.values()))
     return _finish(model, watch, info)
 

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 LEVEL = 0.95  # family-wise confidence of every claim unless its params say otherwise
 
@@ -72,6 +71,8 @@ def mean_ci(samples: Iterable[float], level: float = LEVEL) -> Estimate:
     m = float(x.mean())
     if n == 1:
         return Estimate(m, -math.inf, math.inf, 1, level)
+    from scipy import stats  # lazy: steps that never decide a claim skip its import time
+
     se = float(stats.sem(x))
     if se == 0.0:
         return Estimate(m, m, m, n, level)
@@ -90,6 +91,8 @@ def bootstrap_ci(data: Sequence | tuple[Sequence, ...], statistic: Callable[...,
 
     ``data`` is one sample or a tuple of samples; ``statistic(*samples)`` returns a float.
     """
+    from scipy import stats
+
     samples = tuple(np.asarray(d, float) for d in (data if isinstance(data, tuple) else (data,)))
     value = float(statistic(*samples))
     n = len(samples[0])

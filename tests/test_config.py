@@ -118,3 +118,19 @@ def test_a_config_yaml_beside_the_scale_files_is_refused(tmp_path, toy_paper):
     (folder / "config.yaml").write_text("exp: {steps: 10}\n")
     with pytest.raises(ConfigError, match="config.yaml is not read: the paper's settings are the config dataclass defaults"):
         load_config(toy_paper, "default", root=tmp_path)
+
+
+def test_check_range_names_key_value_and_range():
+    from reprosuite.config import check_range
+
+    @_dc(frozen=True)
+    class Train:
+        lr: float = 0.1
+        fracs: tuple[float, ...] = (0.5, 1.0)
+
+    check_range(Train(), "fig3", "lr", gt=0)
+    check_range(Train(), "fig3", "fracs", gt=0, le=1)
+    with pytest.raises(ValueError, match=r"^fig3.lr = 0.0 must be > 0$"):
+        check_range(Train(lr=0.0), "fig3", "lr", gt=0)
+    with pytest.raises(ValueError, match=r"fracs = \(0.5, 1.5\) must be > 0 and <= 1"):
+        check_range(Train(fracs=(0.5, 1.5)), "main", "fracs", gt=0, le=1)

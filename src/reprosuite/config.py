@@ -81,6 +81,26 @@ def read_yaml(path: Path, root: Path | None = None) -> Any:
     return parse_yaml(Path(path).read_text(), where)
 
 
+def check_range(obj: Any, prefix: str, *keys: str, gt: float | None = None, ge: float | None = None,
+                lt: float | None = None, le: float | None = None) -> None:
+    """Refuse, in one line, a setting (or any entry of a tuple setting) outside the range.
+
+    For a config dataclass's ``__post_init__``: ``check_range(self, "fig3", "lr", "epochs", gt=0)``
+    raises ``ValueError("fig3.lr = 0.0 must be > 0")``; ``None`` values are left alone.
+    """
+    bounds = [(gt, ">", lambda v, b: v > b), (ge, ">=", lambda v, b: v >= b),
+              (lt, "<", lambda v, b: v < b), (le, "<=", lambda v, b: v <= b)]
+    for key in keys:
+        value = getattr(obj, key)
+        if value is None:
+            continue
+        values = value if isinstance(value, tuple) else (value,)
+        for bound, op, ok in bounds:
+            if bound is not None and not all(ok(v, bound) for v in values):
+                allowed = " and ".join(f"{o} {b:g}" for b, o, _ in bounds if b is not None)
+                raise ValueError(f"{prefix + '.' if prefix else ''}{key} = {value!r} must be {allowed}")
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 

@@ -21,6 +21,8 @@ rule run:
         provenance=f"{RESULTS}/{{paper}}/runs/{{experiment}}/{{shard}}/seed{{seed}}/provenance.json",
     log:
         f"{RESULTS}/logs/{{paper}}/{{experiment}}/{{shard}}/seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{paper}}/run/{{experiment}}/{{shard}}/seed{{seed}}.tsv"
     params:
         py=PY,
         common=COMMON,
@@ -47,6 +49,8 @@ rule aggregate:
         f"{RESULTS}/{{paper}}/records/{{name}}.csv",
     log:
         f"{RESULTS}/logs/{{paper}}/aggregate_{{name}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{paper}}/aggregate_{{name}}.tsv"
     params:
         py=PY,
         common=COMMON,
@@ -65,6 +69,8 @@ rule table:
         md=f"{RESULTS}/{{paper}}/tables/{{name}}.md",
     log:
         f"{RESULTS}/logs/{{paper}}/table_{{name}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{paper}}/table_{{name}}.tsv"
     params:
         py=PY,
         common=COMMON,
@@ -87,6 +93,8 @@ rule figure:
         ),
     log:
         f"{RESULTS}/logs/{{paper}}/figure_{{name}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{paper}}/figure_{{name}}.tsv"
     params:
         py=PY,
         common=COMMON,
@@ -105,6 +113,8 @@ rule check_claims:
         f"{RESULTS}/{{paper}}/claims.json",
     log:
         f"{RESULTS}/logs/{{paper}}/claims.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{paper}}/claims.tsv"
     params:
         py=PY,
         common=COMMON,

@@ -349,11 +349,11 @@ def run_job(paper, cfg: Any, *, experiment: str, shard: str, seed: int, scale: s
     check_writable(ctx.dir)  # before any computation, not after it
     torch.manual_seed(ctx.seed_for("global"))
     np.random.seed(ctx.seed_for("global"))
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     from .registry import resolve
 
     frame = execute(ctx, resolve(exp.run)(cfg, ctx, dict(shards[shard])))
-    wall = time.time() - start
+    wall, cpu = time.time() - start, time.process_time() - cpu_start
     provenance = {
         "paper": paper.id, "experiment": experiment, "shard": shard, "seed": seed, "scale": scale,
         "shard_params": dict(shards[shard]), "config": to_dict(cfg), "config_hash": digest,
@@ -362,6 +362,7 @@ def run_job(paper, cfg: Any, *, experiment: str, shard: str, seed: int, scale: s
         "threads": threads, "datasets": ctx.datasets, "git_sha": git_sha(repo_root()),
         "versions": package_versions(), "host": platform.node(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(start)), "wall_time_s": round(wall, 3),
+        "cpu_time_s": round(cpu, 3),
     }
     out = ctx.dir
     try:

@@ -89,3 +89,17 @@ def test_editing_fig1_or_fig5_does_not_retrain_the_bank(paper):
                                  fig5=dataclasses.replace(cfg.fig5, support_sizes=(250,)))
     after = experiment_hashes(paper, edited, list(iter_runs(paper, edited)))
     assert {e for e in before if before[e] != after.get(e)} == {"fig1", "ablation"}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda c: c.Fig1Config(ga_lr=0.0), "fig1.ga_lr = 0.0 must be > 0"),
+    (lambda c: c.Fig5Config(teacher_thresholds=(0.5, 1.2)), "fig5.teacher_thresholds"),
+    (lambda c: c.MainConfig(n_train=0), "main.n_train = 0 must be >= 1"),
+    (lambda c: c.MainConfig(forget_fracs=(0.0,)), "forget_fracs"),
+    (lambda c: c.MethodsConfig(ga=c.GAConfig(epochs=0)), "epochs = 0 must be >= 1"),
+])
+def test_bad_values_are_refused_on_construction(make, message):
+    import reprosuite.papers.collateral as c
+
+    with pytest.raises(ValueError, match=message):
+        make(c)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..config import check_range
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -30,26 +32,11 @@ class TrainConfig:
     stop_train_acc: float | None = None  # stop once clean train accuracy >= this (LTD teacher)
 
     def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs = {self.epochs} and batch_size = {self.batch_size} must be >= 1")
-        if self.lr <= 0:
-            raise ValueError(f"lr = {self.lr} must be > 0")
-        if self.stop_train_acc is not None and not 0 < self.stop_train_acc <= 1:
-            raise ValueError(f"stop_train_acc = {self.stop_train_acc} must be in (0, 1]")
-
-
-def _check_loop(cfg) -> None:
-    for key in ("epochs", "batch_size", "forget_oversample"):
-        if getattr(cfg, key) < 1:
-            raise ValueError(f"{key} = {getattr(cfg, key)} must be >= 1")
-    if cfg.lr <= 0:
-        raise ValueError(f"lr = {cfg.lr} must be > 0")
-    if cfg.weight_decay < 0:
-        raise ValueError(f"weight_decay = {cfg.weight_decay} must be >= 0")
-    if not 0.0 <= cfg.momentum < 1.0:
-        raise ValueError(f"momentum = {cfg.momentum} must be in [0, 1)")
-    if cfg.ua_target is not None and not 0.0 < cfg.ua_target <= 1.0:
-        raise ValueError(f"ua_target = {cfg.ua_target} must be in (0, 1]")
+        check_range(self, "", "epochs", "batch_size", "step_size", ge=1)
+        check_range(self, "", "lr", "step_gamma", gt=0)
+        check_range(self, "", "weight_decay", ge=0)
+        check_range(self, "", "momentum", ge=0, lt=1)
+        check_range(self, "", "stop_train_acc", gt=0, le=1)
 
 
 @dataclass(frozen=True)
@@ -68,7 +55,11 @@ class LoopConfig:
     forget_oversample: int = 1  # copies of D_f in the mixed loader
 
     def __post_init__(self):
-        _check_loop(self)
+        check_range(self, "", "epochs", "batch_size", "forget_oversample", ge=1)
+        check_range(self, "", "lr", gt=0)
+        check_range(self, "", "weight_decay", ge=0)
+        check_range(self, "", "momentum", ge=0, lt=1)
+        check_range(self, "", "ua_target", gt=0, le=1)
         self._check_own()
 
     def _check_own(self) -> None:
@@ -92,10 +83,8 @@ class GAFTConfig(LoopConfig):
     ft_batch_size: int = 128
 
     def _check_own(self) -> None:
-        if self.ft_epochs < 1 or self.ft_batch_size < 1:
-            raise ValueError(f"ft_epochs = {self.ft_epochs} and ft_batch_size = {self.ft_batch_size} must be >= 1")
-        if self.ft_lr <= 0:
-            raise ValueError(f"ft_lr = {self.ft_lr} must be > 0")
+        check_range(self, "", "ft_epochs", "ft_batch_size", ge=1)
+        check_range(self, "", "ft_lr", gt=0)
 
 
 @dataclass(frozen=True)
@@ -107,8 +96,7 @@ class RLConfig(LoopConfig):
     label_mode: Literal["any", "wrong"] = "any"  # random labels: any class / not the true one
 
     def _check_own(self) -> None:
-        if not 0.0 <= self.retain_fraction <= 1.0:
-            raise ValueError(f"retain_fraction = {self.retain_fraction} must be in [0, 1]")
+        check_range(self, "", "retain_fraction", ge=0, le=1)
 
 
 @dataclass(frozen=True)
@@ -127,8 +115,7 @@ class SalUnConfig(RLConfig):
 
     def _check_own(self) -> None:
         super()._check_own()
-        if not 0.0 < self.mask_ratio <= 1.0:
-            raise ValueError(f"mask_ratio = {self.mask_ratio} must be in (0, 1]")
+        check_range(self, "", "mask_ratio", gt=0, le=1)
 
 
 @dataclass(frozen=True)
@@ -162,7 +149,6 @@ class LTDConfig:
         epochs=10, batch_size=256, optimizer="adamw", lr=1e-4, weight_decay=1e-6))
 
     def __post_init__(self):
-        if self.n_support < 1:
-            raise ValueError(f"n_support = {self.n_support} must be >= 1")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature = {self.temperature} must be > 0")
+        check_range(self, "", "n_support", ge=1)
+        check_range(self, "", "temperature", "threshold", gt=0)
+        check_range(self, "", "w_retain", "w_forget", ge=0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from reprosuite.config import check_range
 from reprosuite.registry import Artifact, Experiment, Paper, param_needs, register, single_seed
 from reprosuite.unlearning import bank
 from reprosuite.unlearning.configs import (
@@ -51,6 +52,13 @@ class Fig1Config:
     rho_range: Literal["fixed", "data"] = "data"  # RL binning range; GA always [-1, 1] (code)
     min_bin_count: int = 20  # RL bins with fewer test points are left out of the Spearman check
 
+    def __post_init__(self):
+        check_range(self, "fig1", "ga_n_train", "ga_dim", "ga_steps", "rl_n", "rl_dim", "rl_steps", "n_test", "n_runs",
+                    "n_inner", "n_bins", ge=1)
+        check_range(self, "fig1", "ga_lr", "rl_lr", "rl_logit_scale", gt=0)
+        check_range(self, "fig1", "ga_noise_std", "min_bin_count", ge=0)
+        check_range(self, "fig1", "rl_weight_decay", ge=0, lt=1)
+
 
 @dataclass(frozen=True)
 class Fig2Config:
@@ -66,6 +74,11 @@ class Fig2Config:
     batch_size: int = 64
     rl_label_reseed_bug: bool = False  # the code re-seeds labels every call (same labels each batch)
     repeats: tuple[int, ...] = tuple(range(10))
+
+    def __post_init__(self):
+        check_range(self, "fig2", "rl_steps", "ga_steps", "batch_size", ge=1)
+        check_range(self, "fig2", "rl_lr", "ga_lr", gt=0)
+        check_range(self, "fig2", "forget_class", "repeats", ge=0)
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,8 @@ class MainConfig:
     support_transform: Literal["clean", "augmented"] = "clean"
 
     def __post_init__(self):
+        check_range(self, "main", "n_train", "n_test", "n_bins", "retain_eval_size", "mia_shadow_size", ge=1)
+        check_range(self, "main", "subset_seed", "forget_classes", "model_seeds", "min_bin_count", ge=0)
         unknown = set(self.methods) - set(METHOD_KEYS)
         if unknown:
             raise ValueError(f"methods has {sorted(unknown)[0]!r}; allowed: {', '.join(METHOD_KEYS)}")
@@ -146,6 +161,10 @@ class Fig5Config:
     teacher_thresholds: tuple[float, ...] = (0.8, 0.9, 0.95, 0.99)
     support_modes: tuple[str, ...] = ("closest", "random", "farthest")
     enabled: bool = True
+
+    def __post_init__(self):
+        check_range(self, "fig5", "support_sizes", ge=1)
+        check_range(self, "fig5", "teacher_thresholds", gt=0, le=1)
 
 
 @dataclass(frozen=True)

@@ -178,3 +178,29 @@ def test_paper_config_loads_and_offline_llm_error_names_paths(monkeypatch, tmp_p
     with pytest.raises(DataUnavailable, match="models--Qwen--Qwen2.5-0.5B") as err:
         llm.load_task("boolq", model=cfg.llm.model, cache_dir=str(tmp_path))
     assert "google/boolq" in str(err.value) and str(tmp_path) in str(err.value)
+
+
+def test_chunked_samples_equal_the_sweep_and_hybrid_runs_at_smoke():
+    """montecarlo.samples (chunks of seeds) gives the sweep's numbers; run_hybrid yields every cell."""
+    from reprosuite.config import load_config
+    from reprosuite.papers.lora_risk import synthetic
+    from reprosuite.registry import get_paper
+
+    kw = dict(dx=12, dy=8, true_rank=2, spectrum="gaussian", scale=1.0, decay=0.5)
+    errs, null, svals, m = montecarlo.samples(seeds=range(7), n=20, sigmas=(0.5,), ranks=(1, 8), chunk=3, **kw)
+    rows = list(montecarlo.sweep(ns=(20,), sigmas=(0.5,), true_ranks=(2,), decays=(0.5,), ranks=(1, 8), n_seeds=7,
+                                 base_seed=0, **{k: v for k, v in kw.items() if k not in ("true_rank", "decay")}))
+    assert rows[0]["risk_mean"] == pytest.approx(float(np.mean(errs[0.5]["fft"] + null)), rel=1e-12)
+    assert rows[1]["risk_mean"] == pytest.approx(float(np.mean(errs[0.5][1] + null)), rel=1e-12)
+
+    class Ctx:
+        def use_dataset(self, *a, **k):
+            pass
+
+        def progress(self, it, **k):
+            return it
+
+    cfg = load_config(get_paper("lora_risk"), "smoke")
+    got = list(synthetic.run_hybrid(cfg, Ctx(), {"cell": "f1like"}))
+    assert len(got) == len(synthetic.HYBRID_CELLS["f1like"]["cells"])
+    assert all(r["n_seeds"] == 20 and "over_rule" in r and "gap" in r for r in got)

@@ -75,7 +75,7 @@ def samples(*, seeds, dx: int, dy: int, n: int, true_rank: int, spectrum: str, s
                                  spectrum=spectrum, scale=scale, decay=decay)
         design = Design(delta, x)
         m = design.m
-        nulls.append(null)
+        nulls.append(design.null)
         svs.append(delta_svals(delta, true_rank) if spectrum == "gaussian" else np.tile(
             theory.spectrum_values(kind=spectrum, true_rank=true_rank, scale=scale, decay=decay), (len(x), 1)))
         for sg in sigmas:

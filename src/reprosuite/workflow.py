@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, parse_seeds, parse_sets, resolve_config, set_targets_someone, to_dict, write_resolved
-from .registry import Paper, iter_runs, load_papers
+from .registry import Paper, _config_seeds, iter_runs, load_papers
 
 
 class WorkflowConfigError(ConfigError):
@@ -54,15 +54,19 @@ def _digest(obj: Any) -> str:
 
 
 def experiment_settings(paper: Paper, cfg: Any, name: str) -> dict[str, Any]:
-    """The settings an experiment's jobs depend on: top-level scalars plus the sections it reads."""
+    """The settings an experiment's jobs depend on: the sections it reads (``Experiment.settings``;
+    by default the section named like the experiment, or every section if there is none) plus the
+    top-level keys, except ``seeds`` where the seeds are the jobs' own axis (adding a seed adds
+    jobs and leaves the others alone)."""
+    flat = to_dict(cfg)
     sections = {f.name for f in dataclasses.fields(cfg) if dataclasses.is_dataclass(getattr(cfg, f.name))}
     exp = paper.experiment(name)
-    reads = exp.settings if exp.settings is not None else ((name,) if name in sections else tuple(sorted(sections)))
-    unknown = set(reads) - sections
+    reads = set(exp.settings) if exp.settings is not None else ({name} if name in sections else sections)
+    unknown = reads - sections
     if unknown:
         raise ValueError(f"paper {paper.id!r}: experiment {name!r} reads unknown sections {sorted(unknown)}")
-    flat = to_dict(cfg)
-    return {k: v for k, v in flat.items() if k not in sections or k in reads}
+    seed_axis = exp.seeds is _config_seeds
+    return {k: v for k, v in flat.items() if (k in reads if k in sections else not (seed_axis and k == "seeds"))}
 
 
 def experiment_hashes(paper: Paper, cfg: Any, runs: list[tuple[str, str, int]]) -> dict[str, str]:

@@ -43,6 +43,19 @@ CASES = [
     ("fraction outside (0, 1]", {"set": "lora_risk.practical.split=[0.5, 0.6, -0.1]"}, None,
      ["practical.split", "fractions in (0, 1)"]),
     ("rank <= 0", {"set": "lora_risk.gd.rank=0"}, None, ["gd.rank = 0 must be in 1..min(dx, dy)"]),
+    ("forget class the data set lacks", {"set": "collateral.main.forget_classes=[12]"}, None,
+     ["main.forget_classes = (12,) must be < 10"]),
+    ("forget fraction outside (0, 1]", {"set": "collateral.main.forget_fracs=[1.5]"}, None,
+     ["forget_fracs has 1.5", "allowed: (0, 1]"]),
+    ("negative unlearning learning rate", {"set": "collateral.main.hp.ga.lr=-1"}, None, ["lr = -1.0 must be > 0"]),
+    ("unknown unlearning method", {"set": "collateral.main.methods=[scrubb]"}, None, ["'scrubb'", "allowed: "]),
+    ("delta outside (0, 1)", {"set": "certified.constants.delta=1.5"}, None, ["delta = 1.5 must be in (0, 1)"]),
+    ("block count k < 1", {"set": "certified.nft.ks=[0]"}, None, ["ks = (0,)", "be >= 1"]),
+    ("k > n", {"set": "teleportation.tab2.tele_ks=[30]"}, None, ["tele_ks has k = 30", "must be in [1, n_nodes = 25]"]),
+    ("epsilon <= 0", {"set": "certified.mnist.epsilons=[0]"}, None, ["epsilons = (0.0,)", "> 0"]),
+    ("unknown block type", {"set": "certified.fig2.block_types=[foo]"}, None, ["'foo'", "allowed: qr, perm_identity"]),
+    ("unknown D-SGD graph", {"set": "teleportation.fig2.dsgd_graphs=[moebius]"}, None, ["'moebius'", "allowed"]),
+    ("non-positive step size grid", {"set": "teleportation.fig2.lrs=[0]"}, None, ["fig2.lrs = (0.0,)", "> 0"]),
 ]
 
 

@@ -57,6 +57,10 @@ NORMALISATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 
 
+N_CLASSES: dict[str, int] = {"cifar10": 10, "cifar100": 100, "fashion_mnist": 10, "mnist": 10, "mnist5k": 10,
+                             "digits": 10}
+
+
 def normalisation(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(mean, std) per channel of the image data set ``name``."""
     if name not in NORMALISATION:

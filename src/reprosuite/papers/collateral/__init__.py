@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reprosuite.config import check_range
+from reprosuite.data import N_CLASSES
 from reprosuite.registry import Artifact, Experiment, Paper, param_needs, register, single_seed
 from reprosuite.unlearning import bank
 from reprosuite.unlearning.configs import (
@@ -133,6 +134,7 @@ class MainConfig:
     def __post_init__(self):
         check_range(self, "main", "n_train", "n_test", "n_bins", "retain_eval_size", "mia_shadow_size", ge=1)
         check_range(self, "main", "subset_seed", "forget_classes", "model_seeds", "min_bin_count", ge=0)
+        check_range(self, "main", "forget_classes", lt=N_CLASSES[self.dataset])  # a class the data set has
         unknown = set(self.methods) - set(METHOD_KEYS)
         if unknown:
             raise ValueError(f"methods has {sorted(unknown)[0]!r}; allowed: {', '.join(METHOD_KEYS)}")

@@ -82,3 +82,11 @@ def test_bad_input_is_refused_in_one_line(case, config, edit, fragments, tmp_pat
 
 def test_there_are_at_least_25_cases():
     assert len(CASES) >= 25, len(CASES)
+
+
+def test_the_readme_troubleshooting_table_has_a_row_per_case():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Bad input", 1)[1].split("###", 1)[0]
+    rows = {line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ")}
+    missing = [case for case, *_ in CASES if case not in rows]
+    assert not missing, f"README troubleshooting lacks rows for {missing}"

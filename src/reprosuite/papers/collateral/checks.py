@@ -50,7 +50,7 @@ def shared_bins(tables, **_):
     bad_sum = sum(int(r["count"] != agg.loc[r["cell"], size[r["split"]]]) for _, r in sums.iterrows())
     pts = t[t["row"] == "point"]
     bad_recomputed, n_jobs = 0, 0
-    for (cell, method, seed), p in pts.groupby(["cell", "method", "seed"]):
+    for (cell, _method, _seed), p in pts.groupby(["cell", "method", "seed"]):
         n_jobs += 1
         s = p.sort_values("point")["s"].to_numpy(dtype=float)
         for binning, rows in b[(b["cell"] == cell) & (b["split"] == "test")].groupby("binning"):

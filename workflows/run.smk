@@ -33,7 +33,8 @@ rule run:
     threads: config["threads_per_job"]
     resources:
         mem_mb=run_resource("mem_mb", 2000),
-        runtime=run_resource("runtime", 30),
+        # a retry after a time-limit kill resumes from its checkpoint with twice the time
+        runtime=lambda wc, attempt: run_resource("runtime", 30)(wc) * attempt,
         gpu=run_resource("gpu", 0),
     shell:
         "{params.py} run {wildcards.paper} {wildcards.experiment} --shard {wildcards.shard} "

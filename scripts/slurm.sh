@@ -8,7 +8,8 @@
 # Needs root on Debian/Ubuntu without systemd (a CI container). It writes /etc/slurm/slurm.conf
 # and gres.conf (refusing to replace ones it did not write), keeps state, logs and pid files in
 # $REPROSUITE_SLURM_DIR (default /tmp/reprosuite-slurm) and offers two scheduling-only GPUs
-# (`--gpus=1` schedules; there is no CUDA behind them). Nothing is started through systemd.
+# (`--gpus=1` schedules; there is no CUDA behind them) and two partitions on the one node,
+# `debug` (default) and `gpu`, to try partition selection. Nothing is started through systemd.
 # Facts it relies on: no accounting (so the profile's status command must be squeue) and
 # MinJobAge=600 (the executor plugin falls back to sacct when MinJobAge < 3 x its init seconds).
 set -euo pipefail
@@ -87,6 +88,7 @@ ReturnToService=2
 GresTypes=gpu
 NodeName=localhost NodeAddr=127.0.0.1 Sockets=$sockets CoresPerSocket=$cores ThreadsPerCore=$threads RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=localhost MaxTime=INFINITE State=UP
 EOF
     # scheduling-only GPUs: a count needs device files, these are /dev/null's numbers
     local i
@@ -110,7 +112,7 @@ start_daemons() {
     fi
     local i state=""
     for i in $(seq 1 60); do
-        state=$(sinfo -h -N -n localhost -o %T 2>/dev/null || true)
+        state=$(sinfo -h -N -n localhost -o %T 2>/dev/null | head -1 || true)
         [[ $state == idle* || $state == mixed* || $state == allocated* ]] && { say "up: node localhost is $state (${i}s)"; return 0; }
         sleep 1
     done

@@ -109,3 +109,22 @@ def test_smoke_dag_on_slurm_matches_local_and_reruns_only_the_failed_job(local_r
     for path in sorted((local_run / PAPER / "runs").rglob("records.csv")):
         mine = results / path.relative_to(local_run)
         pd.testing.assert_frame_equal(pd.read_csv(mine), pd.read_csv(path), obj=str(mine.relative_to(results)))
+
+
+def test_gpu_jobs_go_to_the_gpu_partition_cpu_jobs_elsewhere(tmp_path):
+    """The README's recipe: --slurm-partition-config places jobs by their `gpu` resource."""
+    (tmp_path / "Snakefile").write_text(
+        'rule all:\n    input: "cpu.txt", "gpu.txt"\n\n'
+        'rule cpu_step:\n    output: "cpu.txt"\n    resources: mem_mb=100, runtime=2\n'
+        '    shell: "echo partition=$SLURM_JOB_PARTITION > {output}"\n\n'
+        'rule gpu_step:\n    output: "gpu.txt"\n    resources: mem_mb=100, runtime=2, gpu=1\n'
+        '    shell: "echo partition=$SLURM_JOB_PARTITION gpus=$CUDA_VISIBLE_DEVICES > {output}"\n')
+    # the test cluster's two partitions (scripts/slurm.sh), described as in profiles/slurm/partitions.yaml
+    (tmp_path / "partitions.yaml").write_text(
+        "partitions:\n  debug: {max_runtime: 60, max_gpu: 0}\n  gpu: {max_runtime: 60, max_gpu: 2}\n")
+    done = _snakemake("--profile", str(ROOT / "profiles" / "slurm"), "--directory", str(tmp_path),
+                      "--snakefile", str(tmp_path / "Snakefile"),
+                      "--slurm-partition-config", str(tmp_path / "partitions.yaml"), timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert (tmp_path / "cpu.txt").read_text().split() == ["partition=debug"]
+    assert (tmp_path / "gpu.txt").read_text().split() == ["partition=gpu", "gpus=0"]

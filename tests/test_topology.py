@@ -211,7 +211,7 @@ def test_fig3_resumes_from_checkpoint_identically():
     cfg = get_paper("topology").config()
     cfg = dataclasses.replace(cfg, fig3=dataclasses.replace(
         cfg.fig3, n_train=640, n_test=400, n_test_nodes=200, n_nodes=4, topologies=("ring",), alphas=(10.0,), epochs=2,
-        batch_size=32, eval_every=1))
+        warmup_epochs=0, batch_size=32, eval_every=1))
 
     class Ctx(FakeCtx):
         experiment, paper, shard = "fig3", "topology", "ring-a10"

@@ -89,7 +89,7 @@ class Fig2aConfig:
     topologies: tuple[str, ...] = TOPOLOGIES
     families: tuple[Literal["kronecker", "spectral"], ...] = ("kronecker", "spectral")
     # the paper's Fig. 2 uses n = 200; Kronecker members live on n / 8 nodes, so n = 200 needs other
-    # members (set=fig2a.family_n=[200] set=fig2a.kronecker_members=[complete,sym_exp,torus])
+    # members (--config 'set=fig2a.family_n=[200]; fig2a.kronecker_members=[complete, sym_exp, torus]')
     family_n: tuple[int, ...] = (64,)
     kronecker_members: tuple[str, ...] = ("complete", "hypercube", "ring")
     spectral_members: tuple[str, ...] = ("spike", "graded", "flat")

@@ -1,4 +1,4 @@
-"""Fig. 2a of the reproduction (spec §3.7): the stationary consensus identity, measured.
+"""fig2a of the reproduction (ours, docs/papers/topology.md §2.5): the stationary consensus identity, measured.
 
 D-SGD with pure-noise gradients g = μx + σξ (μ = 0 by default), X ← W (X − η g), for every
 mixing matrix at once: matrices of equal size are stacked and the chains (seeds) and the d

@@ -107,11 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .runner import OutputError
+
     try:
         return _main(args)
     except ConfigError as err:  # bad input: one line, no traceback
         print(f"reprosuite: {err}", file=sys.stderr)
         return 2
+    except OutputError as err:  # unwritable folder, full disk: one line, nothing half-written
+        print(f"reprosuite: {err}", file=sys.stderr)
+        return 1
 
 
 def _main(args) -> int:

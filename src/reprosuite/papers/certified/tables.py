@@ -30,7 +30,8 @@ def summaries(nft: pd.DataFrame) -> pd.DataFrame:
 
 def tab_claim6(tables, cfg) -> pd.DataFrame:
     """Per (row, variant, ε): NFT and block-NFT post-noise accuracy, paired differences to NFT."""
-    s = summaries(tables["nft"])
+    s = summaries(tables["nft"]).copy()
+    s["k"] = s["k"].astype(int)
     rows = []
     for (row, variant, eps), g in s.groupby(["row_key", "variant", "epsilon"]):
         nft = g[g["k"] == 1].set_index("seed")["post_noise_accuracy"]
@@ -45,6 +46,7 @@ def tab_claim6(tables, cfg) -> pd.DataFrame:
             if v.mean() > best:
                 best, best_k = v.mean(), k
         r["best_k"] = best_k
+        r["post_noise_after"] = "the last block's noise" + (" (repair between blocks)" if variant == "scaled_repair" else "")
         rows.append(r)
     return pd.DataFrame(rows)
 

@@ -204,8 +204,8 @@ PAPER = register(Paper(
         "fig1": Artifact("fig1", ("fig1",), f"{P}.plots:fig1",
                          "Excess risk vs dx/n (F1 ≈ Fig. 1(a)), Monte Carlo mean ± std; and a decaying spectrum "
                          "with crossover n*. " + _PRED + " The hybrid is off where claim "
-                         "c4_hybrid_on_figure_panels measured it: near n = dx and in the decay panel (at n = 106, "
-                         "r = 4 it is about 40% below Monte Carlo); see claims.json for every panel."),
+                         "c4_hybrid_on_figure_panels measured it: near n = dx and in the decay panel (r = 4: 35% below "
+                         "Monte Carlo at n = 106, 25% at n = 128, 16% at n = 154); see claims.json for every panel."),
         "fig2": Artifact("fig2", ("fig2",), f"{P}.plots:fig2",
                          "Excess risk vs true rank r* (F2), four spectra. " + _PRED + " The hybrid runs low for "
                          "over-ranked LoRA (r > effective rank); claim c4_hybrid_on_figure_panels lists the points."),

@@ -305,6 +305,9 @@ def nn_accuracy_tnew(tables, *, max_spearman, complete_minus_ring_min=None, at_a
         measured[f"spearman_alpha{alpha:g}"] = est.value
     if complete_minus_ring_min is not None:
         wide = _by_seed(df, at_alpha, metric)
+        if not {"complete", "ring"} <= set(wide.columns):
+            return Outcome(False, measured, {"complete_minus_ring_pp_min": complete_minus_ring_min},
+                           f"complete or ring has no run at α = {at_alpha:g} with every seed")
         est = paired_diff_ci(100 * wide["complete"].to_numpy(), 100 * wide["ring"].to_numpy(), lvl)
         decisions.append(decide(est, complete_minus_ring_min, ">=", f"complete − ring pp α={at_alpha:g}"))
         measured[f"complete_minus_ring_pp_alpha{at_alpha:g}"] = est.value
@@ -349,6 +352,8 @@ def star_below_ring(tables, *, metric="test_accuracy_xbar", level=LEVEL):
     decisions, measured = [], {}
     for alpha in alphas:
         wide = _by_seed(df, alpha, metric)
+        if not {"ring", "star"} <= set(wide.columns):
+            return Outcome(False, measured, "ring − star > 0 at every α", f"ring or star has no run at α = {alpha:g}")
         est = paired_diff_ci(100 * wide["ring"].to_numpy(), 100 * wide["star"].to_numpy(), lvl)
         decisions.append(decide(est, 0.0, ">", f"ring − star pp α={alpha:g}"))
         measured[f"ring_minus_star_pp_alpha{alpha:g}"] = est.value

@@ -296,8 +296,9 @@ def run_fig2(cfg, ctx, shard):
     yield from s.reference_rows(ids)
     k = 2 if split == "head" else cfg.fig2.k
     for seed in cfg.fig2.seeds:
-        for kk in (1, k):
-            yield from s.one_run(ids=ids, seed=seed, k=kk, eps=shard["epsilon"], policy="scaled", split=split,
+        for kk in (1, k):  # k = 1 is plain NFT whatever the split
+            yield from s.one_run(ids=ids, seed=seed, k=kk, eps=shard["epsilon"], policy="scaled",
+                                 split=split if kk > 1 else "equal",
                                  mode=mode, repair=False, with_curve=False)
 
 

@@ -95,7 +95,7 @@ def check_range(obj: Any, prefix: str, *keys: str, gt: float | None = None, ge: 
         if value is None:
             continue
         values = value if isinstance(value, tuple) else (value,)
-        for bound, op, ok in bounds:
+        for bound, _op, ok in bounds:
             if bound is not None and not all(ok(v, bound) for v in values):
                 allowed = " and ".join(f"{o} {b:g}" for b, o, _ in bounds if b is not None)
                 raise ValueError(f"{prefix + '.' if prefix else ''}{key} = {value!r} must be {allowed}")

@@ -16,7 +16,15 @@ from typing import Any
 
 import yaml
 
-from .config import ConfigError, parse_seeds, parse_sets, resolve_config, set_targets_someone, to_dict, write_resolved
+from .config import (
+    ConfigError,
+    parse_seeds,
+    parse_sets,
+    resolve_config,
+    set_targets_someone,
+    to_dict,
+    write_resolved,
+)
 from .registry import Paper, _config_seeds, iter_runs, load_papers
 
 

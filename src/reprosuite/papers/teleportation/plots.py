@@ -68,6 +68,8 @@ def fig_k(tables, cfg):
             ax.plot([b["k"]], [np.mean(b["iters"])], marker="*", ms=14, color=line.get_color(), mec="k")
         ax.axhline(T, color="grey", lw=0.8, ls=":")
         ax.set_xscale("log", base=2)
+        ks = sorted(tele["k"].unique())
+        ax.set_xticks(ks, [str(int(k)) for k in ks])
         ax.set(xlabel="active nodes k", ylabel="iterations to target (best step size)",
                title=f"TELEPORTATION, slot graph {NAMES.get(g, g)} (★ best k)")
         ax.set_ylim(0, T * 1.08)

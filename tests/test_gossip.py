@@ -1,4 +1,4 @@
-"""Unit tests of the gossip core: mixing matrices, spectra (spec §3.5 table), families, partition,
+"""Unit tests of the gossip core: mixing matrices, spectra (docs/papers/topology.md tables), families, partition,
 and the batched simulator against a plain per-node loop."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def test_ring_weights_are_one_third():
     ("hypercube", 64, 0.489796, 1.04167, 0.199154), ("ring", 100, 0.002629, 379.33, 11.9393),
     ("torus", 256, 0.059969, 15.6752, 0.70777), ("hypercube", 256, 0.395062, 1.53125, 0.16378),
 ])
-def test_spectral_table(name, n, p, t_gap, t_new):  # spec §3.5
+def test_spectral_table(name, n, p, t_gap, t_new):  # docs/papers/topology.md
     lams = spectra.eigenvalues(topologies.mixing_matrix(name, n=n))
     assert spectra.spectral_gap(lams) == pytest.approx(p, abs=1e-5)
     assert spectra.t_gap(lams) == pytest.approx(t_gap, rel=1e-4)
@@ -58,7 +58,7 @@ def test_undefined_topologies_raise():
 
 
 @pytest.mark.parametrize("member,t_new", [("complete", 0.0639), ("hypercube", 0.1148), ("ring", 0.1912)])
-def test_kronecker_family_same_p(member, t_new):  # spec §3.6
+def test_kronecker_family_same_p(member, t_new):  # docs/papers/topology.md
     lams = spectra.eigenvalues(topologies.kronecker_family(member, n=64))
     assert spectra.spectral_gap(lams) == pytest.approx(0.352397, abs=1e-6)
     assert spectra.t_new(lams) == pytest.approx(t_new, abs=5e-5)
@@ -141,7 +141,7 @@ def test_simulator_time_varying_w_and_slots():
     assert ep.shape == (2, 3, 4) and len(torch.unique(ep[:, 0])) == 8
 
 
-def test_stationary_identity_small_case():  # spec §3.7
+def test_stationary_identity_small_case():  # docs/papers/topology.md
     from reprosuite.papers.topology.mechanism import simulate
 
     w = topologies.mixing_matrix("ring", n=8)

@@ -4,7 +4,7 @@
 per-class Dirichlet(α) split inside each group, resampled until the smallest shard holds >= 50%
 of the group mean; the shards are then concatenated in worker order and re-split into equal
 sizes (label skew kept approximately, sizes equalised). ``plain_dirichlet`` is one per-class
-Dirichlet(α) over all n workers, then the same concatenate-and-re-split (the spec's pilot).
+Dirichlet(α) over all n workers, then the same concatenate-and-re-split (the suite's pilot).
 Both return a list of n index arrays that together cover every example exactly once.
 """
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import eigvalsh
 
-CLIP = 1.0 - 1e-12  # |λ_i| for i >= 2 is clipped below 1 before λ²/(1-λ²) (spec §7)
+CLIP = 1.0 - 1e-12  # |λ_i| for i >= 2 is clipped below 1 before λ²/(1-λ²) (docs/papers/topology.md)
 
 
 SYMMETRY_TOL = 1e-10
@@ -104,7 +104,7 @@ def summary(w: np.ndarray) -> dict[str, float]:
 
 
 def transient_iterations(*, n: int, p: float, x: float) -> float:
-    """Homogeneous transient count (up to L F_0/σ²): max(n³ X², n / p²) (spec §3.4)."""
+    """Homogeneous transient count (up to L F_0/σ²): max(n³ X², n / p²) (topology paper, Tab. 1)."""
     return float(max(n**3 * x**2, n / p**2))
 
 
@@ -113,7 +113,7 @@ def loglog_slope(xs, ys) -> float:
     return float(np.polyfit(np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float)), 1)[0])
 
 
-ANALYTIC_EXPONENTS = {  # spec §3.4 table: (Prop. 1 prior, Theorem 1 new)
+ANALYTIC_EXPONENTS = {  # topology paper Tab. 1 orders: (Prop. 1 prior, Theorem 1 new)
     "ring": ("n^7", "n^5"),
     "torus": ("n^5", "n^3 log^2 n"),
     "hypercube": ("n^3 log^2 n", "n^3"),

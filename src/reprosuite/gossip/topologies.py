@@ -107,7 +107,7 @@ def mixing_matrix(name: str, *, n: int) -> np.ndarray:
     return metropolis(graph(name, n=n))
 
 
-# --- fixed-gap families (spec §3.6; the paper's own construction is UNKNOWN) ---------------
+# --- fixed-gap families (docs/papers/topology.md; the paper's own construction is UNKNOWN) ---
 
 KRONECKER_MEMBERS = ("complete", "hypercube", "ring", "torus", "sym_exp")
 

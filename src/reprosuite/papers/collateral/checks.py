@@ -306,6 +306,8 @@ def teacher_kl(tables, n_support: int, **_):
     a = tables["ablation"]
     a = a[(a["n_support"] == n_support) & (a["support_mode"] == "closest")]
     a = a[a["teacher_threshold"] == a["teacher_threshold"].max()]
+    if a.empty:
+        return Outcome(False, f"no ablation row at support {n_support} (closest)", "teacher < both references")
     r = a.iloc[0]
     ok = r.kl_retrain_teacher < r.kl_retrain_uniform and r.kl_retrain_teacher < r.kl_retrain_all_c
     return Outcome(bool(ok), f"KL teacher {r.kl_retrain_teacher:.3f}, uniform {r.kl_retrain_uniform:.3f}, "

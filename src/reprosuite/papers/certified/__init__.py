@@ -172,7 +172,7 @@ class Tab1Config:
     epsilon: float = 5.0
     k: int = 4
     seeds: tuple[int, ...] = (0, 1, 2)
-    # empirical baselines (recipes of docs/papers/collateral.md §3.7; budgets [INF]); batch 64 SGD
+    # empirical baselines (recipes as in docs/papers/collateral.md; budgets [INF]); batch 64 SGD
     ft: FTConfig = field(default_factory=lambda: FTConfig(epochs=1, batch_size=64, lr=0.01))
     ga: GAConfig = field(default_factory=lambda: GAConfig(epochs=5, batch_size=64, lr=1e-3, ua_target=0.9))
     rl: RLConfig = field(default_factory=lambda: RLConfig(epochs=1, batch_size=64, lr=0.01, forget_oversample=4))

@@ -153,7 +153,8 @@ def hybrid_panels(tables, *, rtol_ranked, rtol_over, min_gap=4, level=LEVEL):
         return Outcome(False, "no points", "hybrid within tolerance", "no LoRA point with a hybrid value")
     rows = rows[(rows["n"] - rows["dx"]).abs() >= min_gap].reset_index(drop=True)
     over = rows["lora_rank"] > rows["true_rank"]
-    panel = rows["figure"] + "/" + rows["panel"].astype(str) if "panel" in rows else rows["figure"]
+    sub = rows["panel"].fillna(rows["part"] if "part" in rows else "") if "panel" in rows else rows.get("part", "")
+    panel = rows["figure"] + "/" + pd.Series(sub, index=rows.index).fillna("").astype(str)
     rows = rows.assign(where=panel)
     decisions = _hybrid_decisions(rows, rtol_ranked=rtol_ranked, rtol_over=rtol_over, over=over, level=level,
                                   label=lambda r: f"{r['where']} n={int(r['n'])} σ={r['sigma']:g} r*={int(r['true_rank'])} "
@@ -173,7 +174,7 @@ def hybrid_panels(tables, *, rtol_ranked, rtol_over, min_gap=4, level=LEVEL):
     if failing:  # keep the record readable: the per-panel summary and at most the first failing points
         out = Outcome(out.passed, out.measured, out.expected,
                       f"{len(rows)} points, Bonferroni at family-wise {level:.0%}; " + "; ".join(per)
-                      + f"; first failing: {failing[:600]}", out.interval, out.n_seeds, out.seeds_needed, out.level)
+                      + f"; first failing: {failing[:1500]}", out.interval, out.n_seeds, out.seeds_needed, out.level)
     return out
 
 

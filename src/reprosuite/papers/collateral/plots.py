@@ -1,4 +1,4 @@
-"""Figures fig1-fig5 of the collateral paper (spec §5); each reads tables only."""
+"""Figures fig1-fig5 of the collateral paper (docs/papers/collateral.md); each reads tables only."""
 
 from __future__ import annotations
 

@@ -349,6 +349,9 @@ def run_tab1(cfg, ctx, shard):
     def metrics(model) -> dict:
         lf, lr, lt, lm = (predict(model, x, d) for x in (data.x_forget, data.x_retain[r_eval], x_te, data.x_retain[member]))
         ltc = predict(model, x_tc, d)
+        if not all(torch.isfinite(v).all() for v in (lf, lr, lt, lm, ltc)):  # a diverged baseline (GA)
+            return {"ra": None, "ta": None, "ua": None, "mia_svc": None, "mia_loss_accuracy": None,
+                    "diverged": True}
         return {"ra": float((lr.argmax(1) == data.y_retain[r_eval]).float().mean()),
                 "ta": float((lt.argmax(1) == y_te).float().mean()),
                 "ua": 1.0 - float((lf.argmax(1) == data.y_forget).float().mean()),

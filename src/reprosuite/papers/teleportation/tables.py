@@ -61,7 +61,7 @@ def tab_alg2(tables, cfg):
 
 def final_rows(tab2: pd.DataFrame) -> pd.DataFrame:
     """The last evaluated epoch of every run."""
-    ev = tab2.dropna(subset=["test_accuracy_xbar"])
+    ev = tab2.dropna(subset=["test_accuracy_xbar"]).reset_index(drop=True)  # labels unique for idxmax
     idx = ev.groupby(["method", "graph", "k", "alpha", "seed"])["epoch"].idxmax()
     return ev.loc[idx]
 

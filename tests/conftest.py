@@ -79,6 +79,45 @@ TOY = Paper(
 )
 
 
+class FakeContext:
+    """A stand-in for the runner's RunContext in unit tests of experiment functions: derived seeds,
+    generators, an in-memory checkpoint and a pass-through progress bar."""
+
+    experiment, paper, shard, scale, device, data_dir, seed = "x", "test", "all", "smoke", "cpu", None, 0
+
+    def __init__(self, **fields):
+        self.state, self.datasets = None, {}
+        self.__dict__.update(fields)
+
+    def use_dataset(self, name, stand_in_for=None):
+        self.datasets[name] = stand_in_for
+        self.dataset = name
+
+    def seed_for(self, stage):
+        from reprosuite.runner import derive_seed
+
+        return derive_seed("test", stage)
+
+    def torch_generator(self, stage, device="cpu"):
+        import torch
+
+        return torch.Generator().manual_seed(self.seed_for(stage))
+
+    def numpy_rng(self, stage):
+        import numpy as np
+
+        return np.random.default_rng(self.seed_for(stage))
+
+    def save_state(self, state):
+        self.state = state
+
+    def load_state(self):
+        return self.state
+
+    def progress(self, it, total=None, desc="", **kw):
+        return iter(it)
+
+
 @pytest.fixture
 def toy_paper():
     return TOY

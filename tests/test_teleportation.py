@@ -7,38 +7,17 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from reprosuite.config import load_config
 from reprosuite.registry import get_paper
-from reprosuite.runner import derive_seed
+
+from .conftest import FakeContext
 
 PAPER = get_paper("teleportation")
 
 
-class Ctx:
-    experiment, paper, shard, scale, device, data_dir, seed = "x", "teleportation", "s", "smoke", "cpu", None, 0
-
-    def __init__(self):
-        self.state = None
-
-    def use_dataset(self, name, stand_in_for=None):
-        self.dataset = name
-
-    def seed_for(self, stage):
-        return derive_seed("test", stage)
-
-    def torch_generator(self, stage, device="cpu"):
-        return torch.Generator().manual_seed(self.seed_for(stage))
-
-    def save_state(self, state):
-        self.state = state
-
-    def load_state(self):
-        return self.state
-
-    def progress(self, it, total=None, desc=""):
-        return it
+def Ctx():  # noqa: N802 (reads like the class it stands for)
+    return FakeContext(experiment="x", paper="teleportation", shard="s")
 
 
 @pytest.mark.parametrize("scale", ["smoke", "default", "paper"])

@@ -12,6 +12,8 @@ from reprosuite.claims import load_claims
 from reprosuite.config import ConfigError, apply_overrides, load_config
 from reprosuite.registry import get_paper, resolve
 
+from .conftest import FakeContext
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -213,30 +215,8 @@ def test_fig3_resumes_from_checkpoint_identically():
         cfg.fig3, n_train=640, n_test=400, n_test_nodes=200, n_nodes=4, topologies=("ring",), alphas=(10.0,), epochs=2,
         warmup_epochs=0, batch_size=32, eval_every=1))
 
-    class Ctx(FakeCtx):
-        experiment, paper, shard = "fig3", "topology", "ring-a10"
-
-        def __init__(self):
-            self.state, self.datasets = None, {}
-
-        def use_dataset(self, name, stand_in_for=None):
-            self.datasets[name] = stand_in_for
-
-        def seed_for(self, stage):
-            from reprosuite.runner import derive_seed
-
-            return derive_seed("test", stage)
-
-        def torch_generator(self, stage, device="cpu"):
-            import torch
-
-            return torch.Generator().manual_seed(self.seed_for(stage))
-
-        def save_state(self, state):
-            self.state = state
-
-        def load_state(self):
-            return self.state
+    def Ctx():  # noqa: N802
+        return FakeContext(experiment="fig3", paper="topology", shard="ring-a10")
 
     shard = {"topology": "ring", "alpha": 10.0}
     full = list(nn_exp.run_fig3(cfg, Ctx(), shard))

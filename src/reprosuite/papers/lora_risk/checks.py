@@ -17,7 +17,17 @@ import pandas as pd
 from scipy import stats as sps
 
 from reprosuite.claims import Outcome
-from reprosuite.stats import LEVEL, Decision, Estimate, cell_level, decide, decide_rel, decide_within, exact, mean_ci
+from reprosuite.stats import (
+    LEVEL,
+    Decision,
+    Estimate,
+    cell_level,
+    decide,
+    decide_rel,
+    decide_within,
+    exact,
+    mean_ci,
+)
 
 from . import theory
 

@@ -218,3 +218,4 @@ def image_split(data: Any, *, n_train: int | None, n_test: int | None, n_test_no
     x_test, y_test = image_tensor(data.x_test[test], device), torch.as_tensor(data.y_test[test], device=device)
     sub = torch.as_tensor(stratified_indices(y_test.cpu().numpy(), n_test_nodes, seed=0), device=device)
     return ImageSplit(train, x_train, y_train, data.y_train[train], EvalSets(x_test, y_test, sub))
+

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from reprosuite.gossip.cost import training_resources
 from reprosuite.registry import Artifact, Experiment, Paper, register, single_seed
 
 DSGD_GRAPHS = ("ring", "sym_exp", "one_peer_exp", "base2")
@@ -219,7 +220,7 @@ PAPER = register(Paper(
                            resources=lambda cfg: {"mem_mb": 2000, "runtime": 20, "gpu": 0},
                            description="Algorithm 2 k search against the grid over k"),
         "tab2": Experiment("tab2", run=f"{_MOD}.nn:run_tab2", shards=_tab2_shards,
-                           resources=lambda cfg: {"mem_mb": 3000, "runtime": 30, "gpu": 0},
+                           resources=lambda cfg: training_resources(cfg.tab2.epochs, cfg.tab2.n_train, full=50_000),
                            description="LeNet-GN on Fashion-MNIST: D-SGD vs TELEPORTATION, Dirichlet α"),
     },
     tables={

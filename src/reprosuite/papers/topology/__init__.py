@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from reprosuite.gossip.cost import training_resources
 from reprosuite.registry import Artifact, Experiment, Paper, register, single_seed
 
 TOPOLOGIES = ("ring", "path", "torus", "grid", "hypercube", "star", "complete", "sym_exp")
@@ -249,7 +250,7 @@ PAPER = register(Paper(
                            resources=lambda cfg: {"mem_mb": 2000, "runtime": 10, "gpu": 0},
                            description="logistic/ridge D-SGD with fixed-p families"),
         "fig3": Experiment("fig3", run=f"{_MOD}.nn:run_fig3", shards=_fig3_shards,
-                           resources=lambda cfg: {"mem_mb": 3000, "runtime": 15, "gpu": 0},
+                           resources=lambda cfg: training_resources(cfg.fig3.epochs, cfg.fig3.n_train),
                            description="LeNet-GN D-SGD on Fashion-MNIST, accuracy vs T_new"),
     },
     tables={

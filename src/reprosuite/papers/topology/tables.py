@@ -2,7 +2,7 @@
 
 Each function maps aggregated records (DataFrames) to one table; no files are opened here. A
 table keeps its raw numeric columns (the CSV, read by the checks) and carries a view for people
-(``PeopleTable.people``: the paper's row and column names, mean ± interval in one cell), which is
+(``attrs["markdown"]``: the paper's row and column names, mean ± interval in one cell), which is
 what its Markdown file shows.
 """
 
@@ -17,25 +17,11 @@ from reprosuite.stats import LEVEL, mean_ci
 FINAL_FRACTION = 0.2  # claim 7: mean over the last 20% of iterations
 
 
-class PeopleTable(pd.DataFrame):
-    """Raw columns for the CSV and the checks; ``to_markdown`` renders ``people`` instead."""
-
-    _metadata = ["people"]
-
-    @property
-    def _constructor(self):
-        return PeopleTable
-
-    def to_markdown(self, *args, **kwargs):
-        people = getattr(self, "people", None)
-        if people is None:
-            return super().to_markdown(*args, **kwargs)
-        return people.to_markdown(*args, **kwargs)
-
-
-def _with_people(raw: pd.DataFrame, people: pd.DataFrame) -> PeopleTable:
-    out = PeopleTable(raw.reset_index(drop=True))
-    out.people = people.reset_index(drop=True)
+def _with_people(raw: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame:
+    """Raw columns for the CSV and the checks; the reader's view rides along in ``attrs["markdown"]``,
+    which the pipeline renders into the table's ``.md``."""
+    out = raw.reset_index(drop=True)
+    out.attrs["markdown"] = people.reset_index(drop=True)
     return out
 
 

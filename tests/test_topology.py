@@ -165,11 +165,11 @@ def test_tables_for_people_show_mean_and_interval():
 
     acc = tables.tab_accuracy({"fig3": _fig3(ORDERED, 0.003)}, None)
     assert "test_accuracy_xbar_mean" in acc.columns  # raw columns stay in the CSV
-    md = acc.to_markdown(index=False)
+    md = acc.attrs["markdown"].to_markdown(index=False)
     assert "α = 0.1: x̄ accuracy (%)" in md and "±" in md and "test_accuracy_xbar_mean" not in md
     fixed = tables.tab_fixed_p({"fig2": _fig2((0.0006, 0.0009), 0.00005)}, None)
-    assert "Δ node-average loss vs smallest T_new (paired)" in fixed.to_markdown(index=False)
-    mech = tables.tab_mechanism({"fig2a": _fig2a(1.002, 0.002)}, None).to_markdown(index=False)
+    assert "Δ node-average loss vs smallest T_new (paired)" in fixed.attrs["markdown"].to_markdown(index=False)
+    mech = tables.tab_mechanism({"fig2a": _fig2a(1.002, 0.002)}, None).attrs["markdown"].to_markdown(index=False)
     assert "deviation (%)" in mech and "exact 0" in mech
 
 

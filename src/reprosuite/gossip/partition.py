@@ -62,8 +62,3 @@ def dirichlet_shards(labels: np.ndarray, *, n_nodes: int, alpha: float, seed: in
     else:
         raise KeyError(f"unknown partitioner {partitioner!r}; known: relaysgd_equal, plain_dirichlet")
     return [np.asarray(s) for s in np.array_split(np.concatenate(parts), n_nodes)]
-
-
-def label_histogram(labels: np.ndarray, shards: list[np.ndarray], n_classes: int) -> np.ndarray:
-    """Examples per (node, class). # (n_nodes, n_classes)"""
-    return np.stack([np.bincount(labels[s], minlength=n_classes) for s in shards])

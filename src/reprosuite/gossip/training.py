@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data import normalisation
 from .cost import gossip_time, link_costs, teleport_time
 from .simulator import GossipSimulator, NodeBatches
 from .teleport import SlotSampler
@@ -187,7 +188,7 @@ def train(ctx, *, sim: GossipSimulator, batches: NodeBatches, gen: torch.Generat
         yield row
 
 
-FASHION_MEAN, FASHION_STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics on [0, 1]
+(FASHION_MEAN,), (FASHION_STD,) = normalisation("fashion_mnist")  # pixel statistics on [0, 1]
 
 
 def image_tensor(x: np.ndarray, device: str, *, mean: float = FASHION_MEAN, std: float = FASHION_STD) -> torch.Tensor:

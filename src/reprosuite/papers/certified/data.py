@@ -12,16 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from reprosuite.data import image_dataset, stratified_indices
+from reprosuite.data import image_dataset, normalisation, stratified_indices
 from reprosuite.models import build_model
 from reprosuite.unlearning.splits import Split, full_class_split, random_subset_split
 from reprosuite.unlearning.training import images_to_tensor
-
-NORMALISATION = {
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "fashion_mnist": ((0.2860,), (0.3530,)),
-    "mnist5k": ((0.1307,), (0.3081,)), "mnist": ((0.1307,), (0.3081,)), "digits": ((0.1307,), (0.3081,)),
-}
 
 
 @dataclass
@@ -45,7 +39,7 @@ def prepare(row, ctx) -> Prepared:
     data = image_dataset(row.dataset, ctx.data_dir)
     ctx.use_dataset(data.name, row.stand_in_for)
     tr = stratified_indices(data.y_train, row.n_train or len(data.y_train), seed=0)
-    mean, std = NORMALISATION[data.name]
+    mean, std = normalisation(data.name)
     return Prepared(data.name, images_to_tensor(data.x_train[tr], mean, std), torch.from_numpy(data.y_train[tr]),
                     images_to_tensor(data.x_test, mean, std), torch.from_numpy(data.y_test), data.n_classes)
 

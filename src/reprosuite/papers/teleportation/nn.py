@@ -11,7 +11,6 @@ and the simulated time of the heterogeneous network (links of the ring 1, others
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from reprosuite.data import image_dataset
 from reprosuite.gossip import spectra, topologies
@@ -19,6 +18,7 @@ from reprosuite.gossip.partition import dirichlet_shards
 from reprosuite.gossip.simulator import GossipSimulator, NodeBatches, cross_entropy
 from reprosuite.gossip.teleport import SlotSampler, slot_mixing
 from reprosuite.gossip.training import Clock, MixingPlan, image_split, train
+from reprosuite.models import seeded
 from reprosuite.models.lenet import LeNetGN
 
 
@@ -31,9 +31,7 @@ def run_tab2(cfg, ctx, shard):
     shards = dirichlet_shards(split.y_train_np, n_nodes=n, alpha=alpha, partitioner=c.partitioner,
                               seed=ctx.seed_for(f"partition-a{alpha:g}"))
     batches = NodeBatches(shards, batch_size=c.batch_size, device=ctx.device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(ctx.seed_for(f"init-a{alpha:g}"))  # same x^(0) for every method of a seed
-        model = LeNetGN(data.n_classes)
+    model = seeded(ctx.seed_for(f"init-a{alpha:g}"), lambda: LeNetGN(data.n_classes))  # same x^(0) for every method of a seed
     clock = Clock(n, tau=c.tau, compute_cost=c.compute_cost, preferred=c.preferred_topology,
                   teleport_cost=c.teleport_cost)
     if method == "dsgd":

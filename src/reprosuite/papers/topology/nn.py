@@ -8,13 +8,12 @@ only, so every topology of a seed starts from the same model and data shards. Th
 
 from __future__ import annotations
 
-import torch
-
 from reprosuite.data import image_dataset
 from reprosuite.gossip import spectra, topologies
 from reprosuite.gossip.partition import dirichlet_shards
 from reprosuite.gossip.simulator import GossipSimulator, NodeBatches, cross_entropy
 from reprosuite.gossip.training import MixingPlan, image_split, learning_rate, train
+from reprosuite.models import seeded
 from reprosuite.models.lenet import LeNetGN
 
 __all__ = ["learning_rate", "run_fig3"]
@@ -31,9 +30,7 @@ def run_fig3(cfg, ctx, shard):
     batches = NodeBatches(shards, batch_size=c.batch_size, device=ctx.device)
     w = topologies.mixing_matrix(name, n=n)
     lams = spectra.eigenvalues(w)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(ctx.seed_for(f"init-a{alpha:g}"))  # same x^(0) for every topology
-        model = LeNetGN(data.n_classes)
+    model = seeded(ctx.seed_for(f"init-a{alpha:g}"), lambda: LeNetGN(data.n_classes))  # same x^(0) for every topology
     sim = GossipSimulator(model, n_slots=n, loss_fn=cross_entropy, momentum=c.momentum,
                           weight_decay=c.weight_decay, mix_momentum=c.mix_momentum, device=ctx.device)
     gen = ctx.torch_generator(f"batches-a{alpha:g}", device=ctx.device)

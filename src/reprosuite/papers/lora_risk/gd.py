@@ -143,9 +143,11 @@ def _run(c, ctx, n: int):
             flip = torch.as_tensor(2 * ux @ ux.T - np.eye(c.dx))
         for scale in c.init_scales:
             for antithetic in (False, True) if flip is not None else (False,):
-                with torch.random.fork_rng(devices=[]):  # peft draws A from torch's global RNG
-                    torch.manual_seed(ctx.seed_for(f"gd-init-{n}-{i}"))  # the same A_init for both
-                    model = lora_linear(a0, rank=c.rank, init_scale=scale)
+                from reprosuite.models import seeded
+
+                # peft draws A from torch's global RNG: the same A_init for both members of a pair
+                model = seeded(ctx.seed_for(f"gd-init-{n}-{i}"),
+                               lambda a0=a0, scale=scale: lora_linear(a0, rank=c.rank, init_scale=scale))
                 if antithetic:
                     with torch.no_grad():
                         a = model.base_model.model.proj.lora_A["default"].weight

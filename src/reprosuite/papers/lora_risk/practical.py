@@ -54,16 +54,16 @@ def load_encoder():
 
 def build_classifier(encoder, *, pooling: str, seed: int):
     """Encoder + ``classifier`` Linear(hidden, 2) on the mean-pooled last hidden state (or CLS→pooler)."""
-    import torch
     from torch import nn
 
     class Classifier(nn.Module):
         def __init__(self):
             super().__init__()
             self.encoder = encoder
-            with torch.random.fork_rng(devices=[]):  # nn.Linear init draws from torch's global RNG
-                torch.manual_seed(seed)
-                self.classifier = nn.Linear(encoder.config.hidden_size, 2)
+            from reprosuite.models import seeded
+
+            # nn.Linear init draws from torch's global RNG
+            self.classifier = seeded(seed, lambda: nn.Linear(encoder.config.hidden_size, 2))
 
         def features(self, input_ids, attention_mask):  # (b, L) -> (b, hidden)
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)

@@ -43,9 +43,17 @@ def test_decide_one_sided(side, threshold, expected):
 
 
 def test_seeds_needed_follows_the_square_root_law():
-    est = stats.Estimate(1.0, 0.0, 2.0, 16)  # half-width 1 at n = 16
+    est = stats.Estimate(1.0, 0.0, 2.0, 16, method="bootstrap")  # half-width 1 at n = 16
     d = stats.decide(est, 0.5, ">=")  # distance 0.5: need half-width 0.5 -> 4x the seeds
     assert d.passed is None and d.seeds_needed == 65
+
+
+def test_seeds_needed_for_a_t_interval_uses_the_t_quantile_at_the_new_size():
+    est = stats.mean_ci([0.0, 8.4])  # two seeds: t_1 makes the interval ~12.7 s.e. wide
+    need = stats.decide(est, 0.0, ">").seeds_needed
+    spread = np.std([0.0, 8.4], ddof=1)
+    assert 4 <= need <= 12  # about (1.96 * 5.9 / 4.2)^2 + small-sample t correction, not ~80
+    assert sps.t.ppf(0.975, need - 1) * spread / np.sqrt(need) < 4.2
 
 
 def test_decide_rel_is_an_equivalence_test():

@@ -112,10 +112,24 @@ def bootstrap_ci(data: Sequence | tuple[Sequence, ...], statistic: Callable[...,
 
 
 def _seeds_needed(est: Estimate, distance: float) -> int | None:
-    """Samples that would shrink the half-width below ``distance`` at the measured spread."""
+    """Samples that would shrink the half-width below ``distance`` at the measured spread.
+
+    For a Student-t interval the spread is recovered from the half-width (s = h * sqrt(n) / t_{n-1})
+    and the need is solved with the t quantile at the new size, so two seeds' wide t_1 interval is not
+    mistaken for a wide spread; other intervals scale as 1/sqrt(n).
+    """
     if est.n < 2 or not math.isfinite(est.half_width) or distance <= 0 or est.method == "exact":
         return None
-    return int(math.ceil(est.n * (est.half_width / distance) ** 2)) + 1
+    if est.method != "t":
+        return int(math.ceil(est.n * (est.half_width / distance) ** 2)) + 1
+    from scipy import stats
+
+    q = stats.t.ppf(0.5 + est.level / 2, est.n - 1)
+    spread = est.half_width * math.sqrt(est.n) / q
+    n = est.n + 1
+    while n < 10**7 and stats.t.ppf(0.5 + est.level / 2, n - 1) * spread / math.sqrt(n) >= distance:
+        n = max(n + 1, int(n * 1.1))
+    return n
 
 
 @dataclass(frozen=True)

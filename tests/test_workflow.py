@@ -180,4 +180,4 @@ def test_seeds_override_reaches_every_step_and_edits_rerun_only_their_experiment
     counts = _scheduled(dry)
     fig3_runs = len(list((results / "runs" / "fig3").glob("*/seed3")))
     assert counts.get("run") == fig3_runs, counts
-    assert counts.get("aggregate") == 1, counts
+    assert counts.get("report_topology") == 1, counts

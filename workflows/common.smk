@@ -30,24 +30,6 @@ def run_resource(key, default):
     return get
 
 
-def experiment_records(wc):
-    return PLAN.records(wc.paper, wc.name)
-
-
-def artifact_inputs(kind):
-    def get(wc):
-        paper = PLAN.papers[wc.paper].paper
-        art = (paper.tables if kind == "table" else paper.figures)[wc.name]
-        return PLAN.table_inputs(wc.paper, art.inputs)
-
-    return get
-
-
-def paper_tables(wc):
-    plan = PLAN.papers[wc.paper]
-    return PLAN.table_inputs(wc.paper, [*plan.paper.active_experiments(plan.cfg), *plan.tables])
-
-
 def resolved(wc):
     """The paper's resolved config (written at parse time), read by every step of the paper."""
     return "--resolved " + shlex.quote(PLAN.papers[wc.paper].config_path)
@@ -56,9 +38,4 @@ def resolved(wc):
 def settings_hash(wc):
     """Changing the settings an experiment reads (or those of the runs it needs) re-runs its jobs
     (Snakemake's params trigger); other settings of the paper leave them alone."""
-    name = getattr(wc, "experiment", None) or wc.name
-    return PLAN.papers[wc.paper].experiment_hash(name)
-
-
-def caption(wc):
-    return PLAN.papers[wc.paper].paper.figures[wc.name].caption
+    return PLAN.papers[wc.paper].experiment_hash(wc.experiment)

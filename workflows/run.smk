@@ -1,13 +1,10 @@
-# Generic rules: run -> aggregate -> table / figure -> check_claims -> summary.
+# Generic rules: run -> report (aggregate, tables, figures, claims of a paper) -> summary.
+import os
 
 # Steps that take seconds run on the submitting host under a cluster executor (one
 # sbatch each would cost minutes of queueing and two Snakemake start-ups per step).
 localrules:
     all,
-    aggregate,
-    table,
-    figure,
-    check_claims,
     summary,
     readme,
 
@@ -42,86 +39,37 @@ rule run:
         "{params.data_dir} > {log} 2>&1"
 
 
-rule aggregate:
-    """Every run of an experiment -> records/<experiment>.csv (long format)."""
-    input:
-        experiment_records,
-    output:
-        f"{RESULTS}/{{paper}}/records/{{name}}.csv",
-    log:
-        f"{RESULTS}/logs/{{paper}}/aggregate_{{name}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/{{paper}}/aggregate_{{name}}.tsv"
-    params:
-        py=PY,
-        common=COMMON,
-        resolved=resolved,
-        settings_hash=settings_hash,
-    shell:
-        "{params.py} aggregate {wildcards.paper} {wildcards.name} {params.common} {params.resolved} > {log} 2>&1"
+# The light steps of a paper (aggregate every experiment, then its tables, figures and claims)
+# take seconds of work each; one job per paper pays one interpreter start-up for all of them.
+# Rules are defined per paper because each writes its own list of files.
+for _pid in PLAN.papers:
 
-
-rule table:
-    """Tables -> tables/<name>.csv and .md."""
-    input:
-        artifact_inputs("table"),
-    output:
-        csv=f"{RESULTS}/{{paper}}/tables/{{name}}.csv",
-        md=f"{RESULTS}/{{paper}}/tables/{{name}}.md",
-    log:
-        f"{RESULTS}/logs/{{paper}}/table_{{name}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/{{paper}}/table_{{name}}.tsv"
-    params:
-        py=PY,
-        common=COMMON,
-        resolved=resolved,
-    shell:
-        "{params.py} table {wildcards.paper} {wildcards.name} {params.common} {params.resolved} > {log} 2>&1"
-
-
-rule figure:
-    """Tables -> figures/<name>.pdf and .png (figures read tables only)."""
-    input:
-        artifact_inputs("figure"),
-    output:
-        pdf=f"{RESULTS}/{{paper}}/figures/{{name}}.pdf",
-        png=report(
-            f"{RESULTS}/{{paper}}/figures/{{name}}.png",
-            caption="report/figure.rst",
-            category="{paper}",
-            labels={"paper": "{paper}", "figure": "{name}"},
-        ),
-    log:
-        f"{RESULTS}/logs/{{paper}}/figure_{{name}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/{{paper}}/figure_{{name}}.tsv"
-    params:
-        py=PY,
-        common=COMMON,
-        resolved=resolved,
-        caption=caption,
-    shell:
-        "{params.py} figure {wildcards.paper} {wildcards.name} {params.common} {params.resolved} > {log} 2>&1"
-
-
-rule check_claims:
-    """claims.yaml + every table of the paper -> claims.json (PASS/FAIL/SKIP/REPORT)."""
-    input:
-        tables=paper_tables,
-        claims="experiments/{paper}/claims.yaml",
-    output:
-        f"{RESULTS}/{{paper}}/claims.json",
-    log:
-        f"{RESULTS}/logs/{{paper}}/claims.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/{{paper}}/claims.tsv"
-    params:
-        py=PY,
-        common=COMMON,
-        resolved=resolved,
-    shell:
-        "{params.py} claims {wildcards.paper} {params.common} {params.resolved} > {log} 2>&1"
+    rule:
+        """Records of every run of a paper -> records/, tables/, figures/, claims.json."""
+        name:
+            f"report_{_pid}"
+        localrule: True
+        input:
+            runs=PLAN.report_inputs(_pid),
+            claims=f"experiments/{_pid}/claims.yaml",
+        output:
+            **{k: v for k, v in PLAN.report_outputs(_pid).items() if k != "pngs"},
+            pngs=[
+                report(png, caption=os.path.abspath(png[: -len(".png")] + ".caption.rst"), category=_pid)
+                for png in PLAN.report_outputs(_pid)["pngs"]
+            ],
+        log:
+            f"{RESULTS}/logs/{_pid}/report.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/{_pid}/report.tsv"
+        params:
+            py=PY,
+            common=COMMON,
+            paper=_pid,
+            resolved="--resolved " + shlex.quote(PLAN.papers[_pid].config_path),
+            settings_hash=PLAN.papers[_pid].config_hash,
+        shell:
+            "{params.py} report {params.paper} {params.common} {params.resolved} > {log} 2>&1"
 
 
 rule summary:

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("claims", help="claims.yaml + tables -> claims.json")
     _common(p)
 
+    p = sub.add_parser("report", help="aggregate + tables + figures + claims of a paper, in one process")
+    _common(p)
+
     p = sub.add_parser("summary", help="every claims.json -> summary.md (+ the README table)")
     _common(p, paper=False)
     p.add_argument("--papers", nargs="*", default=None)
@@ -161,8 +164,9 @@ def _main(args) -> int:
         pipeline.make_table(paper, cfg, args.name, args.results)
     elif args.command == "figure":
         pipeline.make_figure(paper, cfg, args.name, args.results)
-    elif args.command == "claims":
-        for r in pipeline.check_claims(paper, cfg, args.scale, args.results):
+    elif args.command in ("claims", "report"):
+        step = pipeline.check_claims if args.command == "claims" else pipeline.report
+        for r in step(paper, cfg, args.scale, args.results):
             print(f"{r.status:6} {paper.id}/{r.id}: {r.measured} {r.reason}", file=sys.stderr)
     elif args.command == "summary":
         from .summary import write_summary

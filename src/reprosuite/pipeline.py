@@ -1,7 +1,8 @@
 """The generic steps after ``run``: aggregate, tables, figures, claims — one function each.
 
-Each step is a DAG node in ``workflows/*.smk`` (through the CLI) and can also be called in one
-process (``run_paper``), which the contract test and quick local checks use.
+The DAG runs them together, one ``report`` job per paper (``workflows/run.smk``); each also has its
+own CLI command, and ``run_paper`` runs every step of a paper in one process (the contract test and
+quick local checks use it).
 Layout under ``results/<paper>/``: ``runs/`` (one folder per job), ``records/<experiment>.csv``
 (every run of an experiment, long format), ``tables/<tabN>.csv|md``, ``figures/<figN>.pdf|png``,
 ``claims.json``. Experiment names and table names never collide (the registry checks it).
@@ -80,7 +81,9 @@ def make_figure(paper: Paper, cfg: Any, name: str, results: Path) -> None:
     folder = paper_dir(results, paper) / "figures"
     for ext in ("pdf", "png"):
         atomic_write(folder / f"{name}.{ext}", lambda p, e=ext: fig.savefig(p, format=e, dpi=150, bbox_inches="tight"))
-    atomic_write(folder / f"{name}.caption.md", lambda p: p.write_text(art.caption + "\n"))
+    # the caption beside the figure: read by people and by `snakemake --report` (reStructuredText)
+    caption = f"**{paper.id} {name}.** {art.caption}\n"
+    atomic_write(folder / f"{name}.caption.rst", lambda p: p.write_text(caption))
     plt.close(fig)
 
 
@@ -97,13 +100,10 @@ def check_claims(paper: Paper, cfg: Any, scale: str, results: Path, root: Path |
     return out
 
 
-def run_paper(paper: Paper, cfg: Any, scale: str, results: Path, device: str = "cpu",
-              data_dir: Path | None = None, threads: int | None = None) -> list:
-    """Every step of one paper in this process (what the DAG does, without Snakemake)."""
-    for experiment, shard, seed in iter_runs(paper, cfg):
-        if not (run_dir(results, paper.id, experiment, shard, seed) / "records.csv").exists():
-            run_job(paper, cfg, experiment=experiment, shard=shard, seed=seed, scale=scale,
-                    device=device, results=results, data_dir=data_dir, threads=threads)
+def report(paper: Paper, cfg: Any, scale: str, results: Path) -> list:
+    """Every light step of one paper in one process: aggregate each experiment, then its tables,
+    figures and claims. The DAG runs this as one job per paper (one interpreter start-up instead of
+    one per step)."""
     for experiment in paper.active_experiments(cfg):
         aggregate(paper, cfg, experiment, results)
     tables, figures = paper.active_artifacts(cfg)
@@ -112,3 +112,13 @@ def run_paper(paper: Paper, cfg: Any, scale: str, results: Path, device: str = "
     for name in figures:
         make_figure(paper, cfg, name, results)
     return check_claims(paper, cfg, scale, results)
+
+
+def run_paper(paper: Paper, cfg: Any, scale: str, results: Path, device: str = "cpu",
+              data_dir: Path | None = None, threads: int | None = None) -> list:
+    """Every step of one paper in this process (what the DAG does, without Snakemake)."""
+    for experiment, shard, seed in iter_runs(paper, cfg):
+        if not (run_dir(results, paper.id, experiment, shard, seed) / "records.csv").exists():
+            run_job(paper, cfg, experiment=experiment, shard=shard, seed=seed, scale=scale,
+                    device=device, results=results, data_dir=data_dir, threads=threads)
+    return report(paper, cfg, scale, results)

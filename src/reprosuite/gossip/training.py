@@ -14,7 +14,6 @@ node-steps and simulated time on a heterogeneous network (``gossip.cost``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,21 +23,9 @@ import torch
 
 from ..data import normalisation
 from .cost import gossip_time, link_costs, teleport_time
+from .schedule import check_schedule, learning_rate  # noqa: F401 (re-exported)
 from .simulator import GossipSimulator, NodeBatches
 from .teleport import SlotSampler
-
-
-def learning_rate(c: Any, *, round_: int, rounds_per_epoch: int) -> float:
-    """Linear warm-up from warmup_lr, then cosine from lr to lr_min (per round).
-
-    ``c`` has ``lr, lr_min, epochs, warmup_epochs, warmup_lr``.
-    """
-    warm = c.warmup_epochs * rounds_per_epoch
-    total = c.epochs * rounds_per_epoch
-    if round_ < warm:
-        return c.warmup_lr + (c.lr - c.warmup_lr) * round_ / warm
-    frac = (round_ - warm) / max(1, total - warm)
-    return c.lr_min + 0.5 * (c.lr - c.lr_min) * (1.0 + math.cos(math.pi * frac))
 
 
 @dataclass

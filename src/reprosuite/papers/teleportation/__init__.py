@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reprosuite.gossip.cost import training_resources
+from reprosuite.gossip.schedule import check_schedule
 from reprosuite.registry import Artifact, Experiment, Paper, register, single_seed
 
 DSGD_GRAPHS = ("ring", "sym_exp", "one_peer_exp", "base2")
@@ -158,17 +159,8 @@ class Tab2Config:
             raise ValueError(f"tab2.tele_ks has k = {bad[0]}; must be in [1, n_nodes = {self.n_nodes}]")
         if set(self.dsgd_graphs) - {"ring", "sym_exp", "complete", "torus"}:
             raise ValueError(f"tab2.dsgd_graphs = {self.dsgd_graphs}; allowed: ring, sym_exp, complete, torus")
-        for key in ("epochs", "batch_size", "eval_every"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"tab2.{key} = {getattr(self, key)} must be >= 1")
-        for key in ("lr", "tau"):
-            _positive(f"tab2.{key}", getattr(self, key))
-        if not 0 <= self.lr_min <= self.lr:
-            raise ValueError(f"tab2.lr_min = {self.lr_min} must be in [0, lr = {self.lr}]")
-        if not 0 <= self.warmup_epochs < self.epochs:
-            raise ValueError(f"tab2.warmup_epochs = {self.warmup_epochs} must be in [0, epochs = {self.epochs})")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"tab2.momentum = {self.momentum} must be in [0, 1)")
+        check_schedule(self, "tab2")
+        _positive("tab2.tau", self.tau)
         if self.compute_cost < 0:
             raise ValueError(f"tab2.compute_cost = {self.compute_cost} must be >= 0")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reprosuite.gossip.cost import training_resources
+from reprosuite.gossip.schedule import check_schedule
 from reprosuite.registry import Artifact, Experiment, Paper, register, single_seed
 
 TOPOLOGIES = ("ring", "path", "torus", "grid", "hypercube", "star", "complete", "sym_exp")
@@ -179,20 +180,12 @@ class Fig3Config:
 
     def __post_init__(self):
         _check_topologies(self.topologies, "fig3.topologies")
-        _positive(self, "fig3", "n_train", "n_test", "n_test_nodes", "alphas", "epochs", "batch_size", "lr",
-                  "warmup_lr", "eval_every")
+        _positive(self, "fig3", "n_train", "n_test", "n_test_nodes", "alphas")
         if self.n_nodes < 2:
             raise ValueError(f"fig3.n_nodes = {self.n_nodes} must be >= 2")
         if not self.alphas:
             raise ValueError("fig3.alphas = () must name at least one Dirichlet α > 0")
-        if not 0.0 <= self.lr_min <= self.lr:
-            raise ValueError(f"fig3.lr_min = {self.lr_min} must be in [0, lr = {self.lr}]")
-        if not 0 <= self.warmup_epochs < self.epochs:
-            raise ValueError(f"fig3.warmup_epochs = {self.warmup_epochs} must be in [0, epochs = {self.epochs})")
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"fig3.momentum = {self.momentum} must be in [0, 1)")
-        if self.weight_decay < 0:
-            raise ValueError(f"fig3.weight_decay = {self.weight_decay} must be >= 0")
+        check_schedule(self, "fig3")
 
 
 @dataclass(frozen=True)

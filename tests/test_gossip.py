@@ -169,6 +169,25 @@ def test_linear_grouped_forward_matches_vmap():
     assert torch.allclose(linear_grouped_forward(params, xs, shared_input=True), ref_shared, atol=1e-6)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+def test_linear_closed_form_gradients_equal_autograd(bias, dtype, tol):
+    """The nn.Linear shortcut (∂L/∂out by autograd, then (∂L/∂out)ᵀ x) gives the autograd
+    gradients through functional_call; a wrong transpose or a dropped bias term would not."""
+    torch.manual_seed(0)
+    lin = nn.Linear(6, 3, bias=bias)
+    sim = GossipSimulator(lin, n_slots=5, loss_fn=cross_entropy, dtype=dtype)
+    sim.flat = sim.flat + torch.randn_like(sim.flat)
+    x, y = torch.randn(5, 7, 6, dtype=dtype), torch.randint(0, 3, (5, 7))
+    got, losses = sim.local_gradients(x, y)
+    leaf = sim.flat.detach().requires_grad_(True)
+    out = torch.stack([nn.functional.linear(x[i], *(p[i] for p in sim.unflatten(leaf).values())) for i in range(5)])
+    ref_losses = nn.functional.cross_entropy(out.reshape(-1, 3), y.reshape(-1), reduction="none").reshape(5, 7).mean(1)
+    (ref,) = torch.autograd.grad(ref_losses.sum(), leaf)
+    assert got.shape == ref.shape == (5, 6 * 3 + 3 * bias)
+    assert torch.allclose(got, ref, atol=tol, rtol=0) and torch.allclose(losses, ref_losses.detach(), atol=tol)
+
+
 # --- teleportation additions: small-k mixing, time-varying graphs, spectra of products, cost ----
 
 def test_mixing_matrix_one_and_two_slots():

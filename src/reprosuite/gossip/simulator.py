@@ -41,11 +41,15 @@ def linear_grouped_forward(params: dict[str, torch.Tensor], x: torch.Tensor,
 
     The shared-input case is one (B, F) @ (F, k*C) matmul; vmap's version is ~10x slower on CPU.
     """
-    weight, bias = params["weight"], params["bias"]  # (k, C, F), (k, C)
+    weight, bias = params["weight"], params.get("bias")  # (k, C, F), (k, C) or None
     if shared_input:
         k, c, f = weight.shape
-        out = x @ weight.reshape(k * c, f).T + bias.reshape(-1)  # (B, k*C)
+        out = x @ weight.reshape(k * c, f).T  # (B, k*C)
+        if bias is not None:
+            out = out + bias.reshape(-1)
         return out.reshape(len(x), k, c).transpose(0, 1)
+    if bias is None:
+        return torch.bmm(x, weight.transpose(1, 2))
     return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
 
@@ -111,11 +115,27 @@ class GossipSimulator:
     # --- one round --------------------------------------------------------------------------
     def local_gradients(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-slot minibatch gradients and losses; x (k, B, ...), y (k, B, ...) -> (k, d), (k,)."""
+        if self._fwd is linear_grouped_forward:
+            return self._linear_gradients(x, y)
         leaf = self.flat.detach().requires_grad_(True)
         out = self._fwd(self.unflatten(leaf), x)  # (k, B, C)
         losses = self.loss_fn(out, y).mean(dim=1)  # (k,) minibatch mean per slot
         (grad,) = torch.autograd.grad(losses.sum(), leaf)  # slot losses are separable
         return grad, losses.detach()
+
+    def _linear_gradients(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``local_gradients`` of stacked nn.Linear models: autograd only from the loss to the outputs,
+        then ∂/∂W = (∂L/∂out)ᵀ x and ∂/∂b = Σ_B ∂L/∂out as one batched matmul each (2-3x faster on CPU
+        than autograd through baddbmm; equal up to float rounding, tests/test_gossip.py)."""
+        params = self.unflatten(self.flat)
+        out = linear_grouped_forward(params, x).requires_grad_(True)  # (k, B, C)
+        losses = self.loss_fn(out, y).mean(dim=1)  # (k,)
+        (dout,) = torch.autograd.grad(losses.sum(), out)  # (k, B, C)
+        grads = {"weight": torch.bmm(dout.transpose(1, 2), x)}  # (k, C, F)
+        if "bias" in params:
+            grads["bias"] = dout.sum(dim=1)  # (k, C)
+        flat = torch.cat([grads[n].reshape(self.n_slots, -1) for n in self.names], dim=1)  # (k, d)
+        return flat, losses.detach()
 
     def step(self, x: torch.Tensor, y: torch.Tensor, *, lr: float,
              w: torch.Tensor | np.ndarray | None, nodes: torch.Tensor | None = None) -> torch.Tensor:

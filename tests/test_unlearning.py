@@ -243,3 +243,41 @@ def test_method_registry_lists_known_names_and_refuses_bad_settings():
         method_config("ga", mask_ratio=0.3)  # SalUn's setting is not GA's
     with pytest.raises(TypeError, match="takes a RLConfig"):
         unlearn(None, None, GAConfig(kind="rl"), seed=0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("stop", [None, 0.01], ids=["full-epochs", "early-stop"])
+def test_bank_job_killed_after_its_last_checkpoint_resumes_to_the_same_record(tmp_path, monkeypatch, stop):
+    """A kill between the last epoch's checkpoint and the records (here: while saving the model)
+    trains nothing more on resume, and the record keeps the checkpoint's loss; after an early stop
+    (stop_train_acc reached) the resumed job does not train on to the full epoch count."""
+    import dataclasses
+
+    from reprosuite.runner import RunContext
+    from reprosuite.unlearning import bank
+
+    spec = _digits_bank()
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=2, stop_train_acc=stop))
+    shard = bank.model_shards(spec)["original"]
+
+    def job(results):
+        ctx = RunContext(paper="toy", experiment="models", shard="original", seed=0, scale="smoke", device="cpu",
+                         results=results)
+        return list(bank.run_models(None, ctx, shard, spec_of=lambda cfg: spec))[0], ctx
+
+    ref, _ = job(tmp_path / "ref")
+    killed = RunContext.save_artifact
+
+    def die(self, key, obj):
+        raise KeyboardInterrupt("killed while saving the model")
+
+    monkeypatch.setattr(RunContext, "save_artifact", die)
+    with pytest.raises(KeyboardInterrupt):
+        job(tmp_path / "run")
+    monkeypatch.setattr(RunContext, "save_artifact", killed)
+    import torch
+
+    saved = torch.load(tmp_path / "run/toy/runs/models/original/seed0/state.pt", weights_only=False)["state"]
+    assert saved["epoch"] == (1 if stop is not None else 2)
+    resumed, _ = job(tmp_path / "run")
+    assert resumed["train_loss"] == ref["train_loss"] is not None
+    assert resumed["train_accuracy"] == ref["train_accuracy"]

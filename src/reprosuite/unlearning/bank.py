@@ -313,15 +313,20 @@ def run_models(cfg, ctx, shard: Mapping[str, Any], *, spec_of: Callable[[Any], B
     stage = f"{shard['role']}-{shard['index']}"  # separate streams: original, each retrain
     model = new_model(spec.arch, prep, ctx.torch_generator(f"init-{stage}")).to(ctx.device)
     state = ctx.load_state()
-    start, opt_state, wall0 = 0, None, 0.0
+    start, opt_state, wall0, last_loss = 0, None, 0.0, None
     if state is not None:
         model.load_state_dict(state["model"])
-        start, opt_state, wall0 = state["epoch"], state, state["wall_s"]
+        start, opt_state, wall0, last_loss = state["epoch"], state, state["wall_s"], state.get("train_loss")
+        if state.get("stopped"):  # killed after an early stop: training is over, do not train on
+            start = recipe.epochs
     t0 = time.perf_counter()
 
     def checkpoint(epoch, model, opt, info):
+        stop = recipe.stop_train_acc
         ctx.save_state({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                        "scheduler": info["scheduler"], "wall_s": wall0 + time.perf_counter() - t0})
+                        "scheduler": info["scheduler"], "wall_s": wall0 + time.perf_counter() - t0,
+                        "train_loss": info["train_loss"],
+                        "stopped": stop is not None and info.get("train_accuracy", 0.0) >= stop})
 
     history = train_model(model, x, y, recipe, seed=ctx.seed_for(f"data-{stage}"), device=ctx.device,
                           start_epoch=start, optimizer_state=opt_state, on_epoch=checkpoint)
@@ -330,7 +335,8 @@ def run_models(cfg, ctx, shard: Mapping[str, Any], *, spec_of: Callable[[Any], B
                                 "index": shard["index"], "model_seed": ctx.seed, **columns})
     yield {"role": shard["role"], "retrain_index": shard["index"], **columns, "arch": spec.arch,
            "epochs": recipe.epochs, "n_train_examples": len(x),
-           "train_loss": history[-1]["train_loss"] if history else None,
+           # a job killed after its last epoch's checkpoint trains nothing on resume: the loss is the checkpoint's
+           "train_loss": history[-1]["train_loss"] if history else last_loss,
            "train_accuracy": M.accuracy_np(predict(model, x, ctx.device), y),
            "test_accuracy": M.accuracy_np(predict(model, prep.x_test, ctx.device), prep.y_test),
            "train_wall_time_s": wall}

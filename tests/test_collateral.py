@@ -89,6 +89,10 @@ def test_editing_fig1_or_fig5_does_not_retrain_the_bank(paper):
                                  fig5=dataclasses.replace(cfg.fig5, support_sizes=(250,)))
     after = experiment_hashes(paper, edited, list(iter_runs(paper, edited)))
     assert {e for e in before if before[e] != after.get(e)} == {"fig1", "ablation"}
+    # another unlearning seed adds unlearning jobs; the bank (its own model seeds) stays trained
+    more = dataclasses.replace(cfg, seeds=(*cfg.seeds, max(cfg.seeds) + 1))
+    after = experiment_hashes(paper, more, list(iter_runs(paper, more)))
+    assert after["models"] == before["models"] and after["reference"] == before["reference"]
 
 
 @pytest.mark.parametrize("make, message", [

@@ -86,6 +86,9 @@ class Experiment:
     # named like the experiment if there is one, else every section. Top-level scalars (seeds, ...)
     # always count, and so do the settings of the experiments it ``needs``.
     settings: tuple[str, ...] | None = None
+    # False where the jobs ignore the top-level ``seeds`` (their seeds come from a section, e.g. the
+    # unlearning bank's model seeds): adding an experiment seed then leaves these jobs alone
+    reads_seeds: bool = True
 
 
 @dataclass(frozen=True)

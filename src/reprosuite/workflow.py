@@ -65,7 +65,7 @@ def experiment_settings(paper: Paper, cfg: Any, name: str) -> dict[str, Any]:
     """The settings an experiment's jobs depend on: the sections it reads (``Experiment.settings``;
     by default the section named like the experiment, or every section if there is none) plus the
     top-level keys, except ``seeds`` where the seeds are the jobs' own axis (adding a seed adds
-    jobs and leaves the others alone)."""
+    jobs and leaves the others alone) or the jobs do not read them (``Experiment.reads_seeds``)."""
     flat = to_dict(cfg)
     sections = {f.name for f in dataclasses.fields(cfg) if dataclasses.is_dataclass(getattr(cfg, f.name))}
     exp = paper.experiment(name)
@@ -73,8 +73,8 @@ def experiment_settings(paper: Paper, cfg: Any, name: str) -> dict[str, Any]:
     unknown = reads - sections
     if unknown:
         raise ValueError(f"paper {paper.id!r}: experiment {name!r} reads unknown sections {sorted(unknown)}")
-    seed_axis = exp.seeds is _config_seeds
-    return {k: v for k, v in flat.items() if (k in reads if k in sections else not (seed_axis and k == "seeds"))}
+    skip_seeds = exp.seeds is _config_seeds or not exp.reads_seeds
+    return {k: v for k, v in flat.items() if (k in reads if k in sections else not (skip_seeds and k == "seeds"))}
 
 
 def experiment_hashes(paper: Paper, cfg: Any, runs: list[tuple[str, str, int]]) -> dict[str, str]:

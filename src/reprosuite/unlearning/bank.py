@@ -205,6 +205,7 @@ def models_experiment(spec_of: Callable[[Any], BankSpec], *, name: str = "models
     return Experiment(name, run=functools.partial(run_models, spec_of=spec_of),
                       shards=lambda cfg: model_shards(spec_of(cfg)),
                       seeds=lambda cfg: tuple(spec_of(cfg).seeds), resources=resources, settings=settings,
+                      reads_seeds=False,  # model seeds are the spec's, not the paper's top-level seeds
                       description=description or "bank: the original and the retrains per request, "
                                                  "per model seed; trained once, shared")
 

@@ -268,7 +268,7 @@ PAPER = register(Paper(
         "models": bank.models_experiment(bank_spec, settings=("main",), resources=_resources(4000, 240),
                                          description="original + retrains per (class, frac), trained once, shared"),
         "reference": Experiment("reference", run=f"{_MOD}.main:run_reference", shards=_cell_shards, seeds=single_seed,
-                                settings=("main",),
+                                settings=("main",), reads_seeds=False,
                                 needs=param_needs(_cell_shards, _model_needs),
                                 resources=_resources(4000, 20),
                                 description="split facts; original, retrain and held-out-floor rows"),

@@ -18,12 +18,14 @@ from reprosuite.registry import iter_runs, load_papers
 ROOT = Path(__file__).resolve().parents[1]
 # the papers' data shapes: (channels, side, classes)
 SHAPES = {"cifar10": (3, 32, 10), "cifar100": (3, 32, 100), "mnist": (1, 28, 10)}
-PINNED = {("lenet_gn", "mnist"): 44_470, ("resnet18", "cifar10"): 11_173_962}
+PINNED = {("lenet_gn", "mnist"): 44_470, ("resnet18", "cifar10"): 11_173_962, ("vgg_gn", "cifar10"): 9_231_114}
 
 
 def _fits(name: str, data: str) -> bool:
     if name == "lenet_gn":
         return data == "mnist"
+    if name == "vgg_gn":  # five 2x2 pools: 32x32 inputs only
+        return SHAPES[data][1] == 32
     return True
 
 
@@ -63,3 +65,63 @@ def test_paper_scale_plan_resolves_and_long_jobs_ask_for_a_gpu(pid):
         res = exp.resources(cfg)
         if res.get("runtime", 0) >= 60:  # an hour of CPU work at paper scale belongs on a GPU
             assert res.get("gpu", 0) >= 1, f"{pid}/{name}: {res} at paper scale declares no GPU"
+
+
+def _fake_cifar10(n_train: int, n_test: int):
+    from reprosuite.data import ImageData
+
+    rng = np.random.default_rng(0)
+    return ImageData("cifar10", rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8), np.arange(n_train) % 10,
+                     rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8), np.arange(n_test) % 10)
+
+
+def test_teleportation_tab2_paper_scale_vgg_takes_a_gossip_step_on_colour_images():
+    """Paper-scale tab2 is CIFAR-10 + VGG-11-GN: the gossip core's image pipeline turns (N, 32, 32, 3)
+    pixels into per-channel normalised (N, 3, 32, 32), and the simulator (vmap over 3 slots, no
+    buffers) takes one step with the model the config names."""
+    from reprosuite.gossip.simulator import GossipSimulator
+    from reprosuite.gossip.training import image_split
+
+    c = load_config(load_papers()["teleportation"], "paper", root=ROOT).tab2
+    assert (c.dataset, c.arch) == ("cifar10", "vgg_gn")
+    data = _fake_cifar10(6, 3)
+    split = image_split(data, n_train=None, n_test=None, n_test_nodes=3, device="cpu")
+    assert split.x_train.shape == (6, 3, 32, 32) and split.test.x.shape == (3, 3, 32, 32) and split.x_train.is_contiguous()
+    (mean, std), px = normalisation("cifar10"), data.x_train[5, 7, 9]  # image 5, row 7, column 9: (3,) channels
+    expect = (torch.as_tensor(px, dtype=torch.float32) / 255 - torch.tensor(mean)) / torch.tensor(std)
+    assert torch.allclose(split.x_train[5, :, 7, 9], expect, atol=1e-6)
+    model = build_model(c.arch, n_classes=data.n_classes, in_channels=3, image_size=32, generator=0)
+    assert sum(p.numel() for p in model.parameters()) == 9_231_114 and not list(model.buffers())
+    sim = GossipSimulator(model, n_slots=3, momentum=c.momentum, weight_decay=c.weight_decay)
+    before = sim.flat.clone()
+    x, y = split.x_train[:3].reshape(3, 1, 3, 32, 32), split.y_train[:3].reshape(3, 1)  # (k, B, C, H, W)
+    losses = sim.step(x, y, lr=c.lr, w=np.full((3, 3), 1 / 3))
+    assert losses.shape == (3,) and torch.isfinite(losses).all() and torch.isfinite(sim.flat).all()
+    assert not torch.equal(before, sim.flat)
+    assert sim.consensus_distance() < 1e-8  # W = 11ᵀ/3: the three slots hold one model
+
+
+def test_teleportation_tab2_paper_scale_run_builds_the_vgg(monkeypatch):
+    """run_tab2 with the paper-scale config (sizes shrunk: 3 nodes, one epoch) builds ``tab2.arch`` on
+    the colour data and yields finite records."""
+    import dataclasses
+
+    from reprosuite.papers.teleportation import nn as tele_nn
+
+    from .conftest import FakeContext
+
+    cfg = load_config(load_papers()["teleportation"], "paper", root=ROOT)
+    cfg = dataclasses.replace(cfg, tab2=dataclasses.replace(cfg.tab2, n_nodes=3, batch_size=2, epochs=1, tele_ks=(3,),
+                                                            n_test_nodes=3, alphas=(10.0,), eval_on="xbar"))
+    built = []
+
+    def spy(arch, **kw):
+        built.append((arch, kw["in_channels"], kw["image_size"]))
+        return build_model(arch, **kw)
+
+    monkeypatch.setattr(tele_nn, "image_dataset", lambda name, data_dir=None: _fake_cifar10(6, 3))
+    monkeypatch.setattr(tele_nn, "build_model", spy)
+    ctx = FakeContext(experiment="tab2", paper="teleportation", shard="s", scale="paper")
+    rows = list(tele_nn.run_tab2(cfg, ctx, {"method": "dsgd", "graph": "ring", "k": 3, "alpha": 10.0}))
+    assert built == [("vgg_gn", 3, 32)] and ctx.datasets == {"cifar10": None}
+    assert len(rows) == 1 and rows[0]["rounds"] == 1 and np.isfinite(rows[0]["train_loss_node_mean"]) and 0 <= rows[0]["test_accuracy_xbar"] <= 1

@@ -30,6 +30,8 @@ def test_configs_load_at_every_scale(scale):
     ("tab2", "lr", 0.0, "lr = 0.0 must be > 0"),
     ("tab2", "tele_ks", (30,), "k = 30; must be in"),
     ("tab2", "alphas", (0.0,), "alphas"),
+    ("tab2", "arch", "lenet_gn", "tab2.arch = 'lenet_gn' does not take tab2.dataset = 'cifar10'; allowed: lenet_gn with "
+                                 "fashion_mnist, vgg_gn with cifar10"),
     ("fig2", "sigma", -1.0, "sigma"),
     ("fig2", "dsgd_graphs", ("torus",), "dsgd_graphs"),
     ("alg2", "horizon", 0, "horizon"),

@@ -178,10 +178,19 @@ def train(ctx, *, sim: GossipSimulator, batches: NodeBatches, gen: torch.Generat
 (FASHION_MEAN,), (FASHION_STD,) = normalisation("fashion_mnist")  # pixel statistics on [0, 1]
 
 
-def image_tensor(x: np.ndarray, device: str, *, mean: float = FASHION_MEAN, std: float = FASHION_STD) -> torch.Tensor:
-    """uint8 (N, H, W) -> normalised float (N, 1, H, W)."""
+def image_tensor(x: np.ndarray, device: str, *, mean: float | Sequence[float] = FASHION_MEAN,
+                 std: float | Sequence[float] = FASHION_STD) -> torch.Tensor:
+    """uint8 (N, H, W) -> normalised float (N, 1, H, W); colour (N, H, W, C) -> (N, C, H, W) with
+    per-channel ``mean`` and ``std`` (sequences of length C, statistics of pixels on [0, 1])."""
     x = torch.as_tensor(np.array(x), dtype=torch.float32, device=device) / 255.0
-    return ((x - mean) / std).unsqueeze(1)
+    if x.ndim == 3:  # grey: one channel, scalar statistics (the arithmetic of topology Fig. 3, unchanged)
+        (mean,), (std,) = np.atleast_1d(mean), np.atleast_1d(std)
+        return ((x - float(mean)) / float(std)).unsqueeze(1)
+    if x.ndim != 4 or len(np.atleast_1d(mean)) != x.shape[-1] or len(np.atleast_1d(std)) != x.shape[-1]:
+        raise ValueError(f"image_tensor takes (N, H, W) or (N, H, W, C) pixels with C means and stds; got "
+                         f"{tuple(x.shape)} with {len(np.atleast_1d(mean))} means, {len(np.atleast_1d(std))} stds")
+    m, s = (torch.as_tensor(np.atleast_1d(v), dtype=torch.float32, device=device) for v in (mean, std))
+    return ((x - m) / s).permute(0, 3, 1, 2).contiguous()
 
 
 @dataclass
@@ -196,14 +205,18 @@ class ImageSplit:
 
 
 def image_split(data: Any, *, n_train: int | None, n_test: int | None, n_test_nodes: int, device: str) -> ImageSplit:
-    """The first n_train (stratified, seed 0) training images and the test set (full or stratified)."""
+    """The first n_train (stratified, seed 0) training images and the test set (full or stratified),
+    normalised with the data set's per-channel statistics (``reprosuite.data.normalisation``);
+    grey images become (N, 1, H, W), colour images (N, H, W, C) become (N, C, H, W)."""
     from reprosuite.data import stratified_indices
 
+    mean, std = normalisation(data.name)
     train = stratified_indices(data.y_train, n_train or len(data.y_train), seed=0)
-    x_train = image_tensor(data.x_train[train], device)
+    x_train = image_tensor(data.x_train[train], device, mean=mean, std=std)
     y_train = torch.as_tensor(data.y_train[train], device=device)
     test = stratified_indices(data.y_test, n_test or len(data.y_test), seed=0)
-    x_test, y_test = image_tensor(data.x_test[test], device), torch.as_tensor(data.y_test[test], device=device)
+    x_test = image_tensor(data.x_test[test], device, mean=mean, std=std)
+    y_test = torch.as_tensor(data.y_test[test], device=device)
     sub = torch.as_tensor(stratified_indices(y_test.cpu().numpy(), n_test_nodes, seed=0), device=device)
     return ImageSplit(train, x_train, y_train, data.y_train[train], EvalSets(x_test, y_test, sub))
 

@@ -3,6 +3,7 @@
 - ``lenet``: LeNet with GroupNorm (topology, teleportation; Fashion-MNIST)
 - ``cnn``: SmallCNN with a 64-d penultimate layer, CIFAR ResNet-8/56 (collateral, certified)
 - ``mlp``: multi-layer perceptrons (certified)
+- ``vgg``: VGG-11 with GroupNorm (teleportation; CIFAR-10 at paper scale)
 
 ``build_model(name, n_classes=, in_channels=, image_size=, generator=)`` builds any registered one.
 """

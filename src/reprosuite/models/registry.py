@@ -31,7 +31,7 @@ def register_model(name: str) -> Callable[[Factory], Factory]:
 
 def _load_families() -> None:
     # importing a family registers its architectures; cheap, and only when a model is built
-    from . import cnn, lenet, mlp, resnet18  # noqa: F401
+    from . import cnn, lenet, mlp, resnet18, vgg  # noqa: F401
 
 
 def model_names() -> list[str]:

@@ -1,4 +1,6 @@
-"""Tab. 2 / Fig. 4 of the teleportation paper: LeNet-GN on Fashion-MNIST, D-SGD vs TELEPORTATION.
+"""Tab. 2 / Fig. 4 of the teleportation paper: D-SGD vs TELEPORTATION on ``tab2.dataset`` with the
+registered model ``tab2.arch`` (VGG-11-GN on CIFAR-10 at paper scale, LeNet-GN on Fashion-MNIST at
+default and smoke scale).
 
 One job per (method, graph, k, α, seed). The Dirichlet split, the initial model and the per-node
 minibatch stream depend on (seed, α) only, so every method of a seed starts from the same model
@@ -18,8 +20,7 @@ from reprosuite.gossip.partition import dirichlet_shards
 from reprosuite.gossip.simulator import GossipSimulator, NodeBatches, cross_entropy
 from reprosuite.gossip.teleport import SlotSampler, slot_mixing
 from reprosuite.gossip.training import Clock, MixingPlan, image_split, train
-from reprosuite.models import seeded
-from reprosuite.models.lenet import LeNetGN
+from reprosuite.models import build_model
 
 
 def run_tab2(cfg, ctx, shard):
@@ -31,7 +32,9 @@ def run_tab2(cfg, ctx, shard):
     shards = dirichlet_shards(split.y_train_np, n_nodes=n, alpha=alpha, partitioner=c.partitioner,
                               seed=ctx.seed_for(f"partition-a{alpha:g}"))
     batches = NodeBatches(shards, batch_size=c.batch_size, device=ctx.device)
-    model = seeded(ctx.seed_for(f"init-a{alpha:g}"), lambda: LeNetGN(data.n_classes))  # same x^(0) for every method of a seed
+    channels, side = split.x_train.shape[1], split.x_train.shape[2]  # (N, C, H, W)
+    model = build_model(c.arch, n_classes=data.n_classes, in_channels=channels, image_size=side,
+                        generator=ctx.seed_for(f"init-a{alpha:g}"))  # same x^(0) for every method of a seed
     clock = Clock(n, tau=c.tau, compute_cost=c.compute_cost, preferred=c.preferred_topology,
                   teleport_cost=c.teleport_cost)
     if method == "dsgd":

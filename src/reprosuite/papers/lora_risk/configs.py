@@ -194,6 +194,7 @@ class PracticalConfig:
     head_pooling: Literal["mean", "cls_pooler"] = "mean"
     eval_batch: int = 100
     spectrum: bool = True  # save the SVD spectra of the FFT update ΔW
+    checkpoint_steps: int = 25  # a killed job resumes from its last multiple of this (0: no checkpoints)
 
     def __post_init__(self):
         if abs(sum(self.split) - 1.0) > 1e-9:
@@ -214,6 +215,8 @@ class PracticalConfig:
             raise ValueError(f"practical.dropout = {self.dropout} and warmup = {self.warmup} must be in [0, 1)")
         if self.weight_decay < 0:
             raise ValueError(f"practical.weight_decay = {self.weight_decay} must be >= 0")
+        if self.checkpoint_steps < 0:
+            raise ValueError(f"practical.checkpoint_steps = {self.checkpoint_steps} must be >= 0 (0: no checkpoints)")
         if not self.methods:
             raise ValueError("practical.methods = () must not be empty")
 

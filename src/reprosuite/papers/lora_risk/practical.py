@@ -132,8 +132,12 @@ def accuracy(model, ids, labels, *, pad_id: int, batch: int, device: str = "cpu"
 
 
 def train(model, ids, labels, *, lr: float, lr_head: float, p, steps: int, pad_id: int, generator,
-          device: str = "cpu") -> float:
-    """AdamW (wd), cosine schedule with warmup, cross-entropy; the head at ``lr_head``."""
+          device: str = "cpu", resume: dict | None = None, save=None) -> float:
+    """AdamW (wd), cosine schedule with warmup, cross-entropy; the head at ``lr_head``.
+
+    Every ``p.checkpoint_steps`` steps ``save(state)`` receives the trainable weights, optimizer,
+    schedule, batch order, the batch generator and torch's global RNG (dropout); ``resume`` (such a
+    state) continues from it, giving the same weights as an uninterrupted run."""
     import torch
     from transformers import get_cosine_schedule_with_warmup
 
@@ -152,8 +156,18 @@ def train(model, ids, labels, *, lr: float, lr_head: float, p, steps: int, pad_i
         with torch.no_grad():
             feats = torch.cat([model.features(*(t.to(device) for t in pad(ids[i:i + 64], pad_id)))
                                for i in range(0, len(ids), 64)])
+    start = 0
+    if resume is not None:
+        model.load_state_dict(resume["weights"], strict=False)
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        generator.set_state(resume["generator"])
+        torch.set_rng_state(resume["torch_rng"])  # the encoder's dropout draws from torch's global stream
+        if resume.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(resume["cuda_rng"])
+        order, pos, start, loss = resume["order"], resume["pos"], resume["step"], torch.tensor(resume["loss"])
     model.train()
-    for _ in range(steps):
+    for step in range(start, steps):
         if pos >= len(order):
             order, pos = torch.randperm(len(ids), generator=generator), 0
         batch = order[pos:pos + p.batch_size].tolist()
@@ -168,6 +182,12 @@ def train(model, ids, labels, *, lr: float, lr_head: float, p, steps: int, pad_i
         loss.backward()
         opt.step()
         sched.step()
+        if save is not None and p.checkpoint_steps and (step + 1) % p.checkpoint_steps == 0 and step + 1 < steps:
+            save({"weights": {n: w.detach().cpu() for n, w in model.named_parameters() if w.requires_grad},
+                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": generator.get_state(),
+                  "order": order, "pos": pos, "step": step + 1, "loss": float(loss.detach()),
+                  "torch_rng": torch.get_rng_state(),
+                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None})
     return float(loss.detach())
 
 
@@ -195,16 +215,24 @@ def run_practical(cfg, ctx, shard):
     lrs = {"head": p.lrs_head, "fft": p.lrs_fft, "lora": p.lrs_lora}[method]
     steps = n_steps(p, n)
     want_spectrum = method == "fft" and p.spectrum and n == min(max(p.ns), len(train_idx))
-    rows, spectra = [], []
-    for lr in lrs:
+    state = ctx.load_state() or {}  # after a kill: the finished learning rates and the one in training
+    rows, spectra = list(state.get("rows", [])), list(state.get("spectra", []))
+    for i, lr in enumerate(lrs):
+        if i < len(rows):
+            continue
         start = time.time()
         model = adapt(build_classifier(copy.deepcopy(encoder), pooling=p.head_pooling, seed=ctx.seed_for("head")),
                       method=method, rank=rank, p=p).to(ctx.device)
         count = trainable_count(model)
         base = {k: v.detach().clone() for k, v in model.named_parameters()} if want_spectrum else None
         lr_head = lr if method == "head" else p.lr_head
+        def save(train_state, i=i):
+            ctx.save_state({"rows": rows, "spectra": spectra, "lr_index": i, "train": train_state,
+                            "epoch": train_state["step"]})  # "epoch": the progress counter, in steps
+
         loss = train(model, ids["train"], labels[tr], lr=lr, lr_head=lr_head, p=p, steps=steps,
-                     pad_id=tok.pad_token_id, generator=ctx.torch_generator(f"batches-{n}"), device=ctx.device)
+                     pad_id=tok.pad_token_id, generator=ctx.torch_generator(f"batches-{n}"), device=ctx.device,
+                     resume=state.get("train") if state.get("lr_index") == i else None, save=save)
         train_s = time.time() - start
         if method == "lora":
             model = model.merge_and_unload()  # evaluate the merged W0 + (α/r) B A
@@ -224,6 +252,8 @@ def run_practical(cfg, ctx, shard):
                          train_seed=ctx.seed, trainable_params=count, steps=steps, train_loss_final=loss,
                          test_accuracy=test_acc, n_test=len(te), pooling=p.head_pooling, model_load_s=load_s,
                          train_time_s=train_s, eval_time_s=time.time() - t0, wall_time_s=time.time() - start))
+        if i + 1 < len(lrs):  # the next learning rate starts from here after a kill
+            ctx.save_state({"rows": rows, "spectra": spectra, "lr_index": i + 1, "train": None, "epoch": 0})
         del model
     best = int(np.argmax([r["val_accuracy"] for r in rows])) if len(rows) > 1 else 0
     if spectra:

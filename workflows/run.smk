@@ -55,7 +55,7 @@ for _pid in PLAN.papers:
         output:
             **{k: v for k, v in PLAN.report_outputs(_pid).items() if k != "pngs"},
             pngs=[
-                report(png, caption=os.path.abspath(png[: -len(".png")] + ".caption.rst"), category=_pid)
+                report(png, caption=os.path.abspath(f"{os.path.splitext(png)[0]}.caption.rst"), category=_pid)
                 for png in PLAN.report_outputs(_pid)["pngs"]
             ],
         log:
@@ -66,7 +66,7 @@ for _pid in PLAN.papers:
             py=PY,
             common=COMMON,
             paper=_pid,
-            resolved="--resolved " + shlex.quote(PLAN.papers[_pid].config_path),
+            resolved=f"--resolved {shlex.quote(PLAN.papers[_pid].config_path)}",
             settings_hash=PLAN.papers[_pid].config_hash,
         shell:
             "{params.py} report {params.paper} {params.common} {params.resolved} > {log} 2>&1"

@@ -115,9 +115,6 @@ class Plan:
     results: str
     papers: dict[str, PaperPlan]
 
-    def records(self, pid: str, experiment: str) -> list[str]:
-        return [self.run_path(pid, e, s, k) for e, s, k in self.papers[pid].runs if e == experiment]
-
     def run_path(self, pid: str, experiment: str, shard: str, seed: int, name: str = "records.csv") -> str:
         return f"{self.results}/{pid}/runs/{experiment}/{shard}/seed{seed}/{name}"
 
@@ -125,10 +122,6 @@ class Plan:
         plan = self.papers[pid]
         exp = plan.paper.experiment(experiment)
         return [self.run_path(pid, e, s, k) for e, s, k in exp.needs(plan.cfg, shard, int(seed))]
-
-    def table_inputs(self, pid: str, names) -> list[str]:
-        paper = self.papers[pid].paper
-        return [f"{self.results}/{pid}/{'records' if n in paper.experiments else 'tables'}/{n}.csv" for n in names]
 
     def report_inputs(self, pid: str) -> list[str]:
         """Every run's records of a paper (what its one report job reads)."""

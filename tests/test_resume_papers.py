@@ -11,8 +11,8 @@ least two epochs remain after the first checkpoint: the time in which the kill l
 
 lora_risk's training is ``practical`` (MiniLM-L6 fine-tuning, above a minute per FFT or LoRA job
 at default scale): one loop of AdamW steps with no epoch, so ``practical.train`` checkpoints every
-``practical.checkpoint_steps`` steps (weights, optimizer, schedule, batch order, generator) and the
-state's ``epoch`` holds the steps done.
+``practical.checkpoint_steps`` steps (weights, optimizer, schedule, batch order, generators) and the
+state's ``step`` holds the steps done.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def _epoch(state: Path) -> int | None:
     import torch
 
     try:
-        return int(torch.load(state, weights_only=False, map_location="cpu")["state"]["epoch"])
+        saved = torch.load(state, weights_only=False, map_location="cpu")["state"]
+        return int(saved["epoch"] if "epoch" in saved else saved["step"])  # lora_risk counts steps
     except (FileNotFoundError, EOFError, RuntimeError):
         return None
 

@@ -23,7 +23,7 @@ import torch
 
 from ..data import normalisation
 from .cost import gossip_time, link_costs, teleport_time
-from .schedule import check_schedule, learning_rate  # noqa: F401 (re-exported)
+from .schedule import learning_rate
 from .simulator import GossipSimulator, NodeBatches
 from .teleport import SlotSampler
 
@@ -175,11 +175,8 @@ def train(ctx, *, sim: GossipSimulator, batches: NodeBatches, gen: torch.Generat
         yield row
 
 
-(FASHION_MEAN,), (FASHION_STD,) = normalisation("fashion_mnist")  # pixel statistics on [0, 1]
-
-
-def image_tensor(x: np.ndarray, device: str, *, mean: float | Sequence[float] = FASHION_MEAN,
-                 std: float | Sequence[float] = FASHION_STD) -> torch.Tensor:
+def image_tensor(x: np.ndarray, device: str, *, mean: float | Sequence[float],
+                 std: float | Sequence[float]) -> torch.Tensor:
     """uint8 (N, H, W) -> normalised float (N, 1, H, W); colour (N, H, W, C) -> (N, C, H, W) with
     per-channel ``mean`` and ``std`` (sequences of length C, statistics of pixels on [0, 1])."""
     x = torch.as_tensor(np.array(x), dtype=torch.float32, device=device) / 255.0

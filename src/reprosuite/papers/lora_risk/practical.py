@@ -228,7 +228,7 @@ def run_practical(cfg, ctx, shard):
         lr_head = lr if method == "head" else p.lr_head
         def save(train_state, i=i):
             ctx.save_state({"rows": rows, "spectra": spectra, "lr_index": i, "train": train_state,
-                            "epoch": train_state["step"]})  # "epoch": the progress counter, in steps
+                            "step": train_state["step"]})
 
         loss = train(model, ids["train"], labels[tr], lr=lr, lr_head=lr_head, p=p, steps=steps,
                      pad_id=tok.pad_token_id, generator=ctx.torch_generator(f"batches-{n}"), device=ctx.device,
@@ -253,7 +253,7 @@ def run_practical(cfg, ctx, shard):
                          test_accuracy=test_acc, n_test=len(te), pooling=p.head_pooling, model_load_s=load_s,
                          train_time_s=train_s, eval_time_s=time.time() - t0, wall_time_s=time.time() - start))
         if i + 1 < len(lrs):  # the next learning rate starts from here after a kill
-            ctx.save_state({"rows": rows, "spectra": spectra, "lr_index": i + 1, "train": None, "epoch": 0})
+            ctx.save_state({"rows": rows, "spectra": spectra, "lr_index": i + 1, "train": None, "step": 0})
         del model
     best = int(np.argmax([r["val_accuracy"] for r in rows])) if len(rows) > 1 else 0
     if spectra:

@@ -59,8 +59,11 @@ def _load(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # the listing imports every paper: only for --help, not for each job's start-up
+    wants_help = len(sys.argv) < 2 or any(a in ("-h", "--help") for a in sys.argv[1:2])
     parser = argparse.ArgumentParser(prog="reprosuite", description=__doc__,
-                                     epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     epilog=_listing() if wants_help else None,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list papers, experiments and their jobs at a scale")

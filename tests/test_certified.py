@@ -14,7 +14,9 @@ from reprosuite.unlearning.blocks import make_blocks
 from reprosuite.unlearning.noisy import (
     NoisySchedule,
     ParamView,
+    RetainSampler,
     block_nft,
+    injection_sigma,
     noisy_phase,
     perturbation_energy,
 )
@@ -155,8 +157,6 @@ def test_noise_only_in_active_block():
     before = {n: t.clone() for n, t in before.items()}
     x = torch.randn(64, 1, 8, 8)
     y = torch.randint(0, 5, (64,))
-    from reprosuite.unlearning.noisy import RetainSampler
-
     sched = NoisySchedule(eta=0.01, lam=1.0)
     sampler = RetainSampler(x, y, 16, torch.Generator().manual_seed(0), "cpu")
     noisy_phase(net, blocks, 2, sigma=0.5, c1=1.0, t_ft=4, sched=sched, sampler=sampler,
@@ -211,3 +211,60 @@ def test_block_nft_runs_and_scaled_energy_equivalent():
         e[k] = np.mean([perturbation_energy(net, make_blocks(net, k, seed=s), pk, sched=sched, seed=s)
                         for s in range(20)])
     assert e[4] == pytest.approx(e[1], rel=0.05)
+
+
+def _projector_phase(model, blocks, i, *, sigma, c1, t_ft, sched, sampler, generator):
+    """The noisy phase written with the projectors Pᵢ (the definition; float64 clip norm):
+    x ← x − ηλPᵢx − η clip(Pᵢg) (m − 1 times), then x ← x + Pᵢξ."""
+    view = ParamView(model)
+    model.train()
+    sigma_inj = injection_sigma(sigma, eta=sched.eta, lam=sched.lam, m=sched.m)
+    for _ in range(t_ft // (sched.m - 1)):
+        for _ in range(sched.m - 1):
+            params = view.named
+            with torch.no_grad():
+                step = {n: sched.eta * sched.lam * d for n, d in blocks.project(i, view.tensors()).items()}
+            if sched.use_loss_gradient:
+                xb, yb = sampler.next()
+                grads = torch.autograd.grad(torch.nn.functional.cross_entropy(model(xb), yb), list(params.values()))
+                g = blocks.project(i, dict(zip(params, grads)))
+                gnorm = float(torch.sqrt(sum((v.double() ** 2).sum() for v in g.values())))
+                scale = min(1.0, c1 / max(gnorm, 1e-30))
+                step = {n: step[n] + sched.eta * scale * g[n] for n in step}
+            with torch.no_grad():
+                for n, p in params.items():
+                    p.sub_(step[n])
+        with torch.no_grad():
+            for n, xi in blocks.noise(i, sigma_inj, view.tensors(), generator).items():
+                view.named[n].add_(xi)
+
+
+@pytest.mark.parametrize("m", [2, 3])
+@pytest.mark.parametrize("mode,split,k", [("qr", "equal", 1), ("qr", "equal", 3), ("perm_identity", "equal", 4),
+                                          ("identity", "equal", 2), ("qr", "layers", 2), ("qr", "head", 2)])
+def test_coordinate_step_loop_equals_projector_form(mode, split, k, m):
+    """noisy_phase works in block coordinates (one matmul per parameter, noise drawn in them);
+    it follows the projector form step for step, with the same noise numbers (float32 rounding)."""
+    net = _net()
+    x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 5, (64,))
+    sched = NoisySchedule(eta=0.01, lam=1.0, m=m)
+    fast, ref = net, _net()
+    blocks = make_blocks(fast, k, mode=mode, split=split, seed=1)
+    for i in range(k):
+        for model, fn in ((fast, noisy_phase), (ref, _projector_phase)):
+            fn(model, blocks, i, sigma=0.05, c1=0.5, t_ft=6, sched=sched,
+               sampler=RetainSampler(x, y, 16, torch.Generator().manual_seed(i), "cpu"),
+               generator=torch.Generator().manual_seed(10 + i))
+    moved = max(float((p - q).abs().max()) for p, q in zip(fast.parameters(), _net().parameters()))
+    err = max(float((p - q).abs().max()) for p, q in zip(fast.parameters(), ref.parameters()))
+    assert moved > 0.05 and err < 1e-5, (moved, err)
+    # the mechanism's shortcut (coordinates only, written once per phase) equals the step loop
+    off = NoisySchedule(eta=0.01, lam=1.0, m=m, use_loss_gradient=False)
+    p = A.plan(eps=2.0, delta=1e-5, k=k, eta=0.01, lam=1.0, c0=0.1, c1=0.5, policy="scaled", m=m)
+    energy = perturbation_energy(net, blocks, p, sched=off, seed=3)
+    x0 = ParamView(net).flat().clone()
+    gen = torch.Generator().manual_seed(4)
+    for b in p.blocks:
+        _projector_phase(net, blocks, b.block, sigma=b.sigma, c1=b.c1, t_ft=b.t_ft, sched=off, sampler=None,
+                         generator=gen)
+    assert energy == pytest.approx(float(((ParamView(net).flat() - x0).double() ** 2).sum()), rel=1e-5)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -268,3 +270,73 @@ def test_coordinate_step_loop_equals_projector_form(mode, split, k, m):
         _projector_phase(net, blocks, b.block, sigma=b.sigma, c1=b.c1, t_ft=b.t_ft, sched=off, sampler=None,
                          generator=gen)
     assert energy == pytest.approx(float(((ParamView(net).flat() - x0).double() ** 2).sum()), rel=1e-5)
+
+
+# jobs: one per row, checkpointed by unit; a killed job resumes into its own settings --------------
+def _smoke(**sections):
+    from reprosuite.config import load_config
+    from reprosuite.registry import get_paper
+
+    paper = get_paper("certified")
+    return paper, dataclasses.replace(load_config(paper, "smoke"), **sections)
+
+
+def _comparable(frame):
+    return frame[[c for c in frame.columns if not (c.endswith("_s") or "time" in c)]].reset_index(drop=True)
+
+
+class _Killed(Exception):
+    pass
+
+
+def _killed_at(paper, cfg, experiment, shard, results, when):
+    """Run a job until it saves a checkpoint for which ``when(state)`` holds, and end it there (what a
+    kill leaves: ``state.pt``, no records); returns its context."""
+    from reprosuite.config import to_dict
+    from reprosuite.registry import resolve
+    from reprosuite.runner import RunContext, settings_hash
+
+    class Killing(RunContext):
+        def save_state(self, state):
+            super().save_state(state)
+            if when(dict(state)):
+                raise _Killed
+
+    exp = paper.experiment(experiment)
+    params = dict(exp.shards(cfg)[shard])
+    ctx = Killing("certified", experiment, shard, 0, "smoke", "cpu", results,
+                  config_hash=settings_hash({"config": to_dict(cfg), "shard_params": params}))
+    with pytest.raises(_Killed):
+        list(resolve(exp.run)(cfg, ctx, params))
+    assert (ctx.dir / "state.pt").exists() and not (ctx.dir / "records.csv").exists()
+    return RunContext(**{f.name: getattr(ctx, f.name) for f in dataclasses.fields(RunContext)})
+
+
+def test_row_jobs_resume_after_their_last_checkpoint(tmp_path):
+    """models (one job per row, checkpointed per epoch) and nft (one job per row, per (ε, seed)):
+    killed after a checkpoint, the job resumes from it and writes the uninterrupted run's records."""
+    from reprosuite.runner import run_job
+
+    paper, cfg = _smoke(seeds=(0, 1))
+    cfg = dataclasses.replace(cfg, nft=dataclasses.replace(cfg.nft, variants=("shared", "scaled")))
+    kw = dict(seed=0, scale="smoke", device="cpu", threads=1)
+    full, part = tmp_path / "full", tmp_path / "part"
+    want = {e: run_job(paper, cfg, experiment=e, shard="mnist", results=full, **kw) for e in ("models", "nft")}
+    # models: stopped inside the second model (the retrain), after its first epoch
+    ctx = _killed_at(paper, cfg, "models", "mnist", part, lambda st: st["done"] == 1 and st["current"] is not None)
+    saved = ctx.load_state()
+    assert saved["epoch"] == cfg.mnist.epochs + 1 and saved["current"]["model_epoch"] == 1
+    got = run_job(paper, cfg, experiment="models", shard="mnist", results=part, **kw)
+    pd.testing.assert_frame_equal(_comparable(got), _comparable(want["models"]), check_dtype=False)
+    # nft: stopped after its first (ε, seed); the resumed job re-yields the saved unit, makes the second
+    ctx = _killed_at(paper, cfg, "nft", "mnist", part, lambda st: st["units"] == 1)
+    state = ctx.load_state()
+    marked = [{**r, "marker": "saved"} for r in state["records"]]
+    ctx.save_state({**state, "records": marked})
+    got = run_job(paper, cfg, experiment="nft", shard="mnist", results=part, **kw)
+    assert set(got["marker"].dropna()) == {"saved"} and got["marker"].notna().sum() == len(marked)
+    assert (got.loc[got["marker"].isna(), "seed"] == 1).all()
+    pd.testing.assert_frame_equal(_comparable(got.drop(columns="marker")), _comparable(want["nft"]), check_dtype=False)
+    # NFT (k = 1) is one run per seed, recorded under every variant with its own labels
+    s = want["nft"][(want["nft"]["row"] == "summary") & (want["nft"]["k"] == 1)]
+    assert s.groupby("seed")["post_noise_accuracy"].nunique().eq(1).all()

@@ -58,12 +58,21 @@ def new_model(arch: str, prep: Prepared, generator=None):
     return build_model(arch, n_classes=prep.n_classes, in_channels=c, image_size=side, generator=generator)
 
 
-def load_model(ctx, row_key: str, arch: str, prep: Prepared, role: str, pair: int = 0):
-    """A model trained by ``models`` (the job of its row): eval mode, on ``ctx.device``; and its blob."""
+def load_model(ctx, row_key: str, arch: str, prep: Prepared | None, role: str, pair: int = 0):
+    """A model trained by ``models`` (the job of its row): eval mode, on ``ctx.device``; and its blob.
+    ``prep`` None: the input shape, classes and data set come from the blob (no data is loaded)."""
     from . import model_shard
 
     blob = ctx.load_artifact("models", model_shard(row_key, role), 0, f"model-{role}-p{pair}")
-    model = new_model(arch, prep)
+    if prep is None:
+        if "input" not in blob:
+            raise ValueError(f"models/{model_shard(row_key, role)}: its artifact predates the input shape it now "
+                             "records; rerun the models job")
+        ctx.use_dataset(blob["dataset"], blob["stand_in_for"])
+        (c, side), n_classes = blob["input"], blob["n_classes"]
+        model = build_model(arch, n_classes=n_classes, in_channels=c, image_size=side)
+    else:
+        model = new_model(arch, prep)
     model.load_state_dict(blob["state_dict"])
     return model.to(ctx.device).eval(), blob
 

@@ -162,7 +162,9 @@ def _train_one(ctx, row_key, row, prep, role, pair, forget_class, job) -> tuple[
     wall = wall0 + time.perf_counter() - t0
     total = recipe.epochs * steps_per_epoch
     ctx.save_artifact(f"model-{role}-p{pair}", {"state_dict": model.state_dict(), "arch": row.arch, "role": role,
-                                                "pair": pair, "wall_s": wall, "train_steps": total})
+                                                "pair": pair, "wall_s": wall, "train_steps": total,
+                                                "dataset": prep.name, "stand_in_for": row.stand_in_for,
+                                                "input": tuple(prep.shape), "n_classes": prep.n_classes})
     ids = {"row_key": row_key, "row_label": row.label, "role": role, "pair": pair}
     rows = [{"row": "epoch", **ids, **c, "step": c["train_step"] - total} for c in curve]
     rows.append({"row": "final", **ids, "epochs": recipe.epochs, "n_train_examples": len(x), "train_steps": total,
@@ -376,13 +378,12 @@ def run_fig2(cfg, ctx, shard):
 def run_mechanism(cfg, ctx, shard):
     """Claim 6b: ‖x_end − x₀‖² after all noisy phases with the loss gradient off, per k and draw."""
     row = getattr(cfg, shard["row"])
-    prep = prepare(row, ctx)
-    model, _ = load_model(ctx, shard["row"], row.arch, prep, "original", 0)
+    model, _ = load_model(ctx, shard["row"], row.arch, None, "original", 0)  # no data needed
     c = cfg.constants
     eps = sorted(row.epsilons)[len(row.epsilons) // 2]
     sched = NoisySchedule(eta=c.eta, lam=c.lam, m=c.m, batch_size=c.batch_size, use_loss_gradient=False,
                           bn_mode=c.bn_mode)
-    done = {}  # k = 1 is the same mechanism under both policies (one block, the same σ): drawn once
+    done, blocks = {}, {}  # k = 1 is the same mechanism under both policies (one block, the same σ): drawn once
     for policy in ("scaled", "shared"):
         for k in cfg.mechanism.ks:
             plan = A.plan(eps=eps, delta=c.delta, k=k, eta=c.eta, lam=c.lam, c0=c.c0, c1=c.c1, policy=policy, m=c.m)
@@ -390,8 +391,10 @@ def run_mechanism(cfg, ctx, shard):
                 seed = ctx.seed_for(f"mechanism-{draw}")
                 key = (k, tuple((b.sigma, b.t_ft, b.steps) for b in plan.blocks), seed)
                 if key not in done:
-                    done[key] = perturbation_energy(model, make_blocks(model, k, seed=seed), plan, sched=sched,
-                                                    seed=seed, device=ctx.device)
+                    if (k, seed) not in blocks:  # the same split (bases) under both policies
+                        blocks[(k, seed)] = make_blocks(model, k, seed=seed)
+                    done[key] = perturbation_energy(model, blocks[(k, seed)], plan, sched=sched, seed=seed,
+                                                    device=ctx.device)
                 energy = done[key]
                 yield {"row_key": shard["row"], "epsilon": eps, "block_constants": policy, "k": k, "draw": draw,
                        "energy": energy, "sigma": plan.blocks[0].sigma, "t_ft": plan.blocks[0].t_ft,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -14,7 +16,9 @@ from reprosuite.unlearning.blocks import make_blocks
 from reprosuite.unlearning.noisy import (
     NoisySchedule,
     ParamView,
+    RetainSampler,
     block_nft,
+    injection_sigma,
     noisy_phase,
     perturbation_energy,
 )
@@ -155,8 +159,6 @@ def test_noise_only_in_active_block():
     before = {n: t.clone() for n, t in before.items()}
     x = torch.randn(64, 1, 8, 8)
     y = torch.randint(0, 5, (64,))
-    from reprosuite.unlearning.noisy import RetainSampler
-
     sched = NoisySchedule(eta=0.01, lam=1.0)
     sampler = RetainSampler(x, y, 16, torch.Generator().manual_seed(0), "cpu")
     noisy_phase(net, blocks, 2, sigma=0.5, c1=1.0, t_ft=4, sched=sched, sampler=sampler,
@@ -211,3 +213,130 @@ def test_block_nft_runs_and_scaled_energy_equivalent():
         e[k] = np.mean([perturbation_energy(net, make_blocks(net, k, seed=s), pk, sched=sched, seed=s)
                         for s in range(20)])
     assert e[4] == pytest.approx(e[1], rel=0.05)
+
+
+def _projector_phase(model, blocks, i, *, sigma, c1, t_ft, sched, sampler, generator):
+    """The noisy phase written with the projectors Pᵢ (the definition; float64 clip norm):
+    x ← x − ηλPᵢx − η clip(Pᵢg) (m − 1 times), then x ← x + Pᵢξ."""
+    view = ParamView(model)
+    model.train()
+    sigma_inj = injection_sigma(sigma, eta=sched.eta, lam=sched.lam, m=sched.m)
+    for _ in range(t_ft // (sched.m - 1)):
+        for _ in range(sched.m - 1):
+            params = view.named
+            with torch.no_grad():
+                step = {n: sched.eta * sched.lam * d for n, d in blocks.project(i, view.tensors()).items()}
+            if sched.use_loss_gradient:
+                xb, yb = sampler.next()
+                grads = torch.autograd.grad(torch.nn.functional.cross_entropy(model(xb), yb), list(params.values()))
+                g = blocks.project(i, dict(zip(params, grads)))
+                gnorm = float(torch.sqrt(sum((v.double() ** 2).sum() for v in g.values())))
+                scale = min(1.0, c1 / max(gnorm, 1e-30))
+                step = {n: step[n] + sched.eta * scale * g[n] for n in step}
+            with torch.no_grad():
+                for n, p in params.items():
+                    p.sub_(step[n])
+        with torch.no_grad():
+            for n, xi in blocks.noise(i, sigma_inj, view.tensors(), generator).items():
+                view.named[n].add_(xi)
+
+
+@pytest.mark.parametrize("m", [2, 3])
+@pytest.mark.parametrize("mode,split,k", [("qr", "equal", 1), ("qr", "equal", 3), ("perm_identity", "equal", 4),
+                                          ("identity", "equal", 2), ("qr", "layers", 2), ("qr", "head", 2)])
+def test_coordinate_step_loop_equals_projector_form(mode, split, k, m):
+    """noisy_phase works in block coordinates (one matmul per parameter, noise drawn in them);
+    it follows the projector form step for step, with the same noise numbers (float32 rounding)."""
+    net = _net()
+    x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 5, (64,))
+    sched = NoisySchedule(eta=0.01, lam=1.0, m=m)
+    fast, ref = net, _net()
+    blocks = make_blocks(fast, k, mode=mode, split=split, seed=1)
+    for i in range(k):
+        for model, fn in ((fast, noisy_phase), (ref, _projector_phase)):
+            fn(model, blocks, i, sigma=0.05, c1=0.5, t_ft=6, sched=sched,
+               sampler=RetainSampler(x, y, 16, torch.Generator().manual_seed(i), "cpu"),
+               generator=torch.Generator().manual_seed(10 + i))
+    moved = max(float((p - q).abs().max()) for p, q in zip(fast.parameters(), _net().parameters()))
+    err = max(float((p - q).abs().max()) for p, q in zip(fast.parameters(), ref.parameters()))
+    assert moved > 0.05 and err < 1e-5, (moved, err)
+    # the mechanism's shortcut (coordinates only, written once per phase) equals the step loop
+    off = NoisySchedule(eta=0.01, lam=1.0, m=m, use_loss_gradient=False)
+    p = A.plan(eps=2.0, delta=1e-5, k=k, eta=0.01, lam=1.0, c0=0.1, c1=0.5, policy="scaled", m=m)
+    energy = perturbation_energy(net, blocks, p, sched=off, seed=3)
+    x0 = ParamView(net).flat().clone()
+    gen = torch.Generator().manual_seed(4)
+    for b in p.blocks:
+        _projector_phase(net, blocks, b.block, sigma=b.sigma, c1=b.c1, t_ft=b.t_ft, sched=off, sampler=None,
+                         generator=gen)
+    assert energy == pytest.approx(float(((ParamView(net).flat() - x0).double() ** 2).sum()), rel=1e-5)
+
+
+# jobs: one per row, checkpointed by unit; a killed job resumes into its own settings --------------
+def _smoke(**sections):
+    from reprosuite.config import load_config
+    from reprosuite.registry import get_paper
+
+    paper = get_paper("certified")
+    return paper, dataclasses.replace(load_config(paper, "smoke"), **sections)
+
+
+def _comparable(frame):
+    return frame[[c for c in frame.columns if not (c.endswith("_s") or "time" in c)]].reset_index(drop=True)
+
+
+class _Killed(Exception):
+    pass
+
+
+def _killed_at(paper, cfg, experiment, shard, results, when):
+    """Run a job until it saves a checkpoint for which ``when(state)`` holds, and end it there (what a
+    kill leaves: ``state.pt``, no records); returns its context."""
+    from reprosuite.config import to_dict
+    from reprosuite.registry import resolve
+    from reprosuite.runner import RunContext, settings_hash
+
+    class Killing(RunContext):
+        def save_state(self, state):
+            super().save_state(state)
+            if when(dict(state)):
+                raise _Killed
+
+    exp = paper.experiment(experiment)
+    params = dict(exp.shards(cfg)[shard])
+    ctx = Killing("certified", experiment, shard, 0, "smoke", "cpu", results,
+                  config_hash=settings_hash({"config": to_dict(cfg), "shard_params": params}))
+    with pytest.raises(_Killed):
+        list(resolve(exp.run)(cfg, ctx, params))
+    assert (ctx.dir / "state.pt").exists() and not (ctx.dir / "records.csv").exists()
+    return RunContext(**{f.name: getattr(ctx, f.name) for f in dataclasses.fields(RunContext)})
+
+
+def test_row_jobs_resume_after_their_last_checkpoint(tmp_path):
+    """models (one job per row, checkpointed per epoch) and nft (one job per row, per (ε, seed)):
+    killed after a checkpoint, the job resumes from it and writes the uninterrupted run's records."""
+    from reprosuite.runner import run_job
+
+    paper, cfg = _smoke(seeds=(0, 1))
+    cfg = dataclasses.replace(cfg, nft=dataclasses.replace(cfg.nft, variants=("shared", "scaled")))
+    kw = dict(seed=0, scale="smoke", device="cpu", threads=1)
+    full, part = tmp_path / "full", tmp_path / "part"
+    want = {e: run_job(paper, cfg, experiment=e, shard="mnist", results=full, **kw) for e in ("models", "nft")}
+    # models: stopped inside the second model (the retrain), after its first epoch
+    ctx = _killed_at(paper, cfg, "models", "mnist", part, lambda st: st["done"] == 1 and st["current"] is not None)
+    saved = ctx.load_state()
+    assert saved["epoch"] == cfg.mnist.epochs + 1 and saved["current"]["model_epoch"] == 1
+    got = run_job(paper, cfg, experiment="models", shard="mnist", results=part, **kw)
+    pd.testing.assert_frame_equal(_comparable(got), _comparable(want["models"]), check_dtype=False)
+    # nft: stopped after its first (ε, seed); the resumed job re-yields the saved unit, makes the second
+    ctx = _killed_at(paper, cfg, "nft", "mnist", part, lambda st: st["units"] == 1)
+    state = ctx.load_state()
+    marked = [{**r, "marker": "saved"} for r in state["records"]]
+    ctx.save_state({**state, "records": marked})
+    got = run_job(paper, cfg, experiment="nft", shard="mnist", results=part, **kw)
+    assert set(got["marker"].dropna()) == {"saved"} and got["marker"].notna().sum() == len(marked)
+    assert (got.loc[got["marker"].isna(), "seed"] == 1).all()
+    pd.testing.assert_frame_equal(_comparable(got.drop(columns="marker")), _comparable(want["nft"]), check_dtype=False)
+    # NFT (k = 1) is one run per seed, recorded under every variant with its own labels
+    s = want["nft"][(want["nft"]["row"] == "summary") & (want["nft"]["k"] == 1)]
+    assert s.groupby("seed")["post_noise_accuracy"].nunique().eq(1).all()

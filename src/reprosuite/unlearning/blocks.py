@@ -246,6 +246,65 @@ class Blocks:
         return out
 
 
+class Subspace:
+    """Block i bound to a model's parameters, in its own coordinates (the step loop's fast path).
+
+    For every parameter with a share in block i (empty ones are left out): its coordinates
+    ``coef`` (a whole parameter: the parameter itself; coordinate bases: the selected rows of X;
+    dense bases: B = AᵢᵀX, tracked as the phase goes), ``read`` (a parameter-shaped tensor, e.g.
+    a gradient, to coordinates: one matmul Aᵢᵀ G or one row gather) and ``write`` (a change of
+    coordinates back into the parameter: X += Aᵢ ΔB, one matmul or one indexed add). Weight decay
+    is then a scaling of the coordinates and noise is drawn in them (``noise_shapes``: the shapes
+    and order of ``Blocks.noise``, so both draw the same numbers from one generator). Because the
+    Aᵢ are orthonormal, ‖Pᵢ g‖ = ‖Aᵢᵀ g‖ and everything equals the projector form of ``Blocks``.
+    """
+
+    def __init__(self, blocks: Blocks, i: int, params: Mapping[str, torch.Tensor]):
+        self.names, self.params, self.kinds, self.bases, self.coef, self.noise_shapes = [], [], [], [], [], []
+        for name, p in params.items():
+            s = blocks.specs[name]
+            if s.empty(i):
+                continue
+            t = p.detach()
+            if s.full(i):
+                kind, base, coef, shape = "full", None, t, tuple(t.shape)
+            else:
+                x = to_matrix(name, t, s.kind)
+                base = s.bases[i].to(t.device)
+                if s.coordinate:
+                    kind, coef, shape = "rows", x[base], (len(base), x.shape[1])
+                else:
+                    kind, coef, shape = "basis", base.t() @ x, (base.shape[1], x.shape[1])
+            self.names.append(name)
+            self.params.append(p)
+            self.kinds.append((kind, s.kind))
+            self.bases.append(base)
+            self.coef.append(coef)
+            self.noise_shapes.append(shape)
+
+    def read(self, j: int, t: torch.Tensor) -> torch.Tensor:
+        """Coordinates of a parameter-shaped tensor (a gradient) in slot j."""
+        kind, pkind = self.kinds[j]
+        if kind == "full":
+            return t
+        x = to_matrix(self.names[j], t, pkind)
+        return x[self.bases[j]] if kind == "rows" else self.bases[j].t() @ x
+
+    def write(self, j: int, delta: torch.Tensor) -> None:
+        """Parameter j += its change ``delta`` given in coordinates (no_grad); ``coef`` follows."""
+        kind, pkind = self.kinds[j]
+        p = self.params[j].detach()
+        if kind == "full":
+            p.add_(delta)  # coef aliases the parameter
+            return
+        x = to_matrix(self.names[j], p, pkind)
+        if kind == "rows":
+            x.index_add_(0, self.bases[j], delta)
+        else:
+            x.addmm_(self.bases[j], delta)
+        self.coef[j].add_(delta)
+
+
 def make_blocks(model: nn.Module, k: int, *, mode: str = "qr", split: str = "equal", seed: int = 0) -> Blocks:
     """Split ``model``'s trainable parameters into k blocks; bases seeded by (seed, parameter index)."""
     if k < 1:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .accounting import Plan, injection_sigma
-from .blocks import Blocks
+from .blocks import Blocks, Subspace
 
 EvalFn = Callable[[int, str, int, nn.Module], None]  # (global step, phase, block, model)
 
@@ -87,48 +87,56 @@ class RetainSampler:
             self.perm, self.pos = torch.randperm(len(self.x), generator=self.gen), 0
         idx = self.perm[self.pos:self.pos + self.bs]
         self.pos += self.bs
-        return self.x[idx].to(self.device), self.y[idx].to(self.device)
+        return self.x.index_select(0, idx).to(self.device), self.y.index_select(0, idx).to(self.device)
 
 
-def _grad_step(model: nn.Module, view: ParamView, blocks: Blocks, i: int, sched: NoisySchedule, c1: float,
-               sampler: RetainSampler) -> float:
-    """x ← x − ηλPᵢx − η clip_{C₁}(Pᵢg); returns the norm of Pᵢg before clipping."""
-    params = view.named
+def _step_deltas(model: nn.Module, sub: Subspace, sched: NoisySchedule, c1: float,
+                 sampler: RetainSampler | None) -> list[torch.Tensor]:
+    """The change of one gradient step in block coordinates: −ηλB − η clip_{C₁}(Aᵀg) (one list
+    entry per slot of ``sub``; the gradient's norm in coordinates is ‖Pᵢg‖, float32)."""
+    if not sched.use_loss_gradient:
+        return torch._foreach_mul(sub.coef, -sched.eta * sched.lam) if sub.coef else []
+    xb, yb = sampler.next()
+    if not sub.params:  # an empty block: the minibatch is drawn all the same
+        return []
+    loss = F.cross_entropy(model(xb), yb)
+    grads = torch.autograd.grad(loss, sub.params)  # the block's parameters only
     with torch.no_grad():
-        decay = blocks.project(i, {n: p.detach() for n, p in params.items()})
-    gnorm = 0.0
-    step = {n: sched.eta * sched.lam * d for n, d in decay.items()}
-    if sched.use_loss_gradient:
-        xb, yb = sampler.next()
-        loss = F.cross_entropy(model(xb), yb)
-        grads = torch.autograd.grad(loss, list(params.values()))
-        g = blocks.project(i, dict(zip(params, grads)))
-        gnorm = float(torch.sqrt(sum((v.double() ** 2).sum() for v in g.values())))
-        scale = min(1.0, c1 / max(gnorm, 1e-30))
-        step = {n: step[n] + sched.eta * scale * g[n] for n in step}
-    with torch.no_grad():
-        for n, p in params.items():
-            p.sub_(step[n])
-    return gnorm
+        g = [sub.read(j, t) for j, t in enumerate(grads)]  # fresh tensors: updated in place below
+        gnorm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(g))))
+        torch._foreach_mul_(g, -sched.eta * min(1.0, c1 / max(gnorm, 1e-30)))
+        torch._foreach_add_(g, sub.coef, alpha=-sched.eta * sched.lam)
+    return g
 
 
 def noisy_phase(model: nn.Module, blocks: Blocks, i: int, *, sigma: float, c1: float, t_ft: int,
                 sched: NoisySchedule, sampler: RetainSampler, generator: torch.Generator,
                 step0: int = 0, on_eval: EvalFn | None = None) -> int:
     """Noisy fine-tuning of block i for ``t_ft`` gradient steps (one noise step every m − 1 of
-    them); returns the global step reached. Parameters outside block i are untouched."""
+    them); returns the global step reached. Parameters outside block i are untouched.
+
+    Computed in the block's coordinates (``blocks.Subspace``): decay scales them, the gradient is
+    read into them with one matmul per parameter, the noise is drawn in them (the same numbers
+    as ``Blocks.noise`` draws) and each change is written back with one matmul per parameter; the
+    noise step is folded into the write of the gradient step before it (nothing reads the model
+    in between)."""
     view = ParamView(model)
     model.train(sched.bn_mode == "train")
     sigma_inj = injection_sigma(sigma, eta=sched.eta, lam=sched.lam, m=sched.m)
+    sub = Subspace(blocks, i, view.named)
+    noise = [torch.empty(s, dtype=p.dtype, device=p.device) for s, p in zip(sub.noise_shapes, sub.params)]
     step = step0
     for _ in range(t_ft // (sched.m - 1)):
-        for _ in range(sched.m - 1):
-            _grad_step(model, view, blocks, i, sched, c1, sampler)
+        for j in range(sched.m - 1):
+            deltas = _step_deltas(model, sub, sched, c1, sampler)
             step += 1
-        with torch.no_grad():
-            xi = blocks.noise(i, sigma_inj, view.tensors(), generator)
-            for n, p in view.named.items():
-                p.add_(xi[n])
+            with torch.no_grad():
+                if j == sched.m - 2 and noise:  # the noise step follows: x ← x + Pᵢξ
+                    for z in noise:
+                        torch.randn(z.shape, generator=generator, out=z)
+                    torch._foreach_add_(deltas, noise, alpha=sigma_inj)
+                for s, d in enumerate(deltas):
+                    sub.write(s, d)
         step += 1
         if on_eval is not None:
             on_eval(step, "noisy", i, model)
@@ -143,7 +151,7 @@ def finetune(model: nn.Module, steps: int, *, sched: NoisySchedule, sampler: Ret
         return step0
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=sched.ft_lr, momentum=sched.ft_momentum,
-                          weight_decay=sched.ft_weight_decay)
+                          weight_decay=sched.ft_weight_decay, fused=True)  # one kernel per step (float rounding only)
     step = step0
     for j in range(steps):
         xb, yb = sampler.next()
@@ -190,15 +198,32 @@ def block_nft(model: nn.Module, blocks: Blocks, plan: Plan, *, sched: NoisySched
 
 def perturbation_energy(model: nn.Module, blocks: Blocks, plan: Plan, *, sched: NoisySchedule, seed: int,
                         device: str = "cpu") -> float:
-    """‖x_end − x₀‖² after all noisy phases with the loss gradient off (weight decay + noise only)."""
+    """‖x_end − x₀‖² after all noisy phases with the loss gradient off (weight decay + noise only).
+
+    Nothing reads the model inside a phase, so each block's phase runs on its coordinates alone
+    (decay: a scaling; noise: drawn in them, the numbers ``noisy_phase`` would draw) and is
+    written into the model once at its end."""
     view = ParamView(model)
     x0 = view.flat().clone()
-    off = NoisySchedule(**{**sched.__dict__, "use_loss_gradient": False, "repair_steps": 0})
     gen = torch.Generator(device=device).manual_seed(seed + 1)
-    for b in plan.blocks:
-        if b.steps:
-            noisy_phase(model, blocks, b.block, sigma=b.sigma, c1=b.c1, t_ft=b.t_ft, sched=off,
-                        sampler=None, generator=gen)  # no loss gradient: no minibatches
+    a = 1.0 - sched.eta * sched.lam
+    with torch.no_grad():
+        for b in plan.blocks:
+            if not b.steps:
+                continue
+            sub = Subspace(blocks, b.block, view.named)
+            sigma_inj = injection_sigma(b.sigma, eta=sched.eta, lam=sched.lam, m=sched.m)
+            coef = [c.clone() for c in sub.coef]
+            noise = [torch.empty_like(c) for c in coef]
+            for _ in range(b.t_ft // (sched.m - 1)):
+                for _ in range(sched.m - 1 if coef else 0):
+                    torch._foreach_mul_(coef, a)
+                for z in noise:
+                    torch.randn(z.shape, generator=gen, out=z)
+                if coef:
+                    torch._foreach_add_(coef, noise, alpha=sigma_inj)
+            for j, c in enumerate(coef):
+                sub.write(j, c - sub.coef[j])
     d = view.flat() - x0
     view.set_flat(x0)
     return float((d.double() ** 2).sum())
@@ -207,7 +232,7 @@ def perturbation_energy(model: nn.Module, blocks: Blocks, plan: Plan, *, sched: 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: str = "cpu", batch: int = 4096) -> float:
     was = model.training
     model.eval()
-    with torch.no_grad():
+    with torch.inference_mode():
         correct = sum(int((model(x[i:i + batch].to(device)).argmax(1).cpu() == y[i:i + batch]).sum())
                       for i in range(0, len(x), batch))
     model.train(was)

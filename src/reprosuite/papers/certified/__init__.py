@@ -211,45 +211,65 @@ def _fmt(e: float) -> str:
     return f"{e:g}"
 
 
-def _model_shards(cfg):
-    """original-p{j} / retrain-p{j} for every row in use and pair j; the class-deletion retrain."""
+def _model_rows(cfg) -> list[str]:
     rows = set(cfg.rows) | ({cfg.fig2.row} if cfg.fig2.enabled else set()) | ({cfg.tab1.row} if cfg.tab1.enabled else set())
-    rows |= {cfg.mechanism.row} if cfg.mechanism.enabled else set()
+    return sorted(rows | ({cfg.mechanism.row} if cfg.mechanism.enabled else set()))
+
+
+def model_shard(row: str, role: str) -> str:
+    """The ``models`` job that trains a row's model of this role: the row's job for the originals and
+    retrains of its pairs; a job of its own for a class-deletion retrain (``class<c>``), so that
+    another forget class adds a job instead of retraining the pairs."""
+    return row if role in ("original", "retrain") else f"{row}-{role}"
+
+
+def _model_shards(cfg):
+    """Per row in use: one job for the original and retrain of every pair j; the class-deletion retrain."""
     out = {}
-    for r in sorted(rows):
-        for j in range(getattr(cfg, r).n_pairs):
-            out[f"{r}-original-p{j}"] = {"row": r, "role": "original", "pair": j}
-            out[f"{r}-retrain-p{j}"] = {"row": r, "role": "retrain", "pair": j}
-    if cfg.tab1.enabled:
-        r = cfg.tab1.row
-        out[f"{r}-class{cfg.tab1.forget_class}-p0"] = {"row": r, "role": "class", "pair": 0,
-                                                        "forget_class": cfg.tab1.forget_class}
+    for r in _model_rows(cfg):
+        out[model_shard(r, "original")] = {"row": r, "models": tuple(
+            (role, j, None) for j in range(getattr(cfg, r).n_pairs) for role in ("original", "retrain"))}
+        if cfg.tab1.enabled and r == cfg.tab1.row:
+            role = f"class{cfg.tab1.forget_class}"
+            out[model_shard(r, role)] = {"row": r, "models": ((role, 0, cfg.tab1.forget_class),)}
     return out
 
 
+def _models_resources(cfg):
+    per_job = max(len(p["models"]) for p in _model_shards(cfg).values())
+    return {"mem_mb": 4000, "runtime": 600 * per_job, "gpu": _gpu(cfg)}
+
+
 def _pair_needs(cfg, row: str) -> list[tuple[str, str, int]]:
-    return [("models", f"{row}-{role}-p{j}", 0) for j in range(getattr(cfg, row).n_pairs)
-            for role in ("original", "retrain")]
+    return [("models", model_shard(row, "original"), 0)]
 
 
 def _nft_shards(cfg):
+    """One job per row: every ε with the variants run at it (NFT, k = 1, is shared by them)."""
     out = {}
     for r in cfg.rows:
+        by_eps: dict[float, list[str]] = {}
         for v in cfg.nft.variants:
             gain = v in ("measured_layers", "scaled_repair")
             if gain and r not in cfg.nft.gain_rows:
                 continue
-            eps = cfg.nft.gain_epsilons if gain and cfg.nft.gain_epsilons else getattr(cfg, r).epsilons
-            for e in eps:
-                out[f"{r}-{v}-e{_fmt(e)}"] = {"row": r, "variant": v, "epsilon": e}
+            for e in cfg.nft.gain_epsilons if gain and cfg.nft.gain_epsilons else getattr(cfg, r).epsilons:
+                by_eps.setdefault(e, []).append(v)
+        out[r] = {"row": r, "cells": tuple((e, tuple(vs)) for e, vs in by_eps.items())}
     return out
 
 
+def _nft_resources(cfg):
+    cells = max((len(p["cells"]) for p in _nft_shards(cfg).values()), default=1)
+    return {"mem_mb": 4000, "runtime": 240 * cells, "gpu": _gpu(cfg)}
+
+
 def _fig2_shards(cfg):
+    """One job per ε with every block type (NFT, k = 1, is shared by them)."""
     if not cfg.fig2.enabled:
         return {}
-    return {f"{cfg.fig2.row}-{b}-e{_fmt(e)}": {"row": cfg.fig2.row, "block_type": b, "epsilon": e}
-            for b in cfg.fig2.block_types for e in cfg.fig2.epsilons}
+    return {f"{cfg.fig2.row}-e{_fmt(e)}": {"row": cfg.fig2.row, "epsilon": e, "block_types": tuple(cfg.fig2.block_types)}
+            for e in cfg.fig2.epsilons}
 
 
 def _mechanism_shards(cfg):
@@ -281,24 +301,25 @@ PAPER = register(Paper(
                                  settings=("constants",), resources=lambda cfg: {"mem_mb": 1000, "runtime": 2, "gpu": 0},
                                  description="σ, T, q*, ε_q vs ε and k (both policies); subspace geometry"),
         "models": Experiment("models", run=f"{_MOD}.runs:run_models", shards=_model_shards, seeds=single_seed,
-                             settings=("mnist", "cifar10"), resources=_res(4000, 600),
-                             description="original and retrain per row and seed pair; class-deletion retrain"),
+                             settings=("mnist", "cifar10"), resources=_models_resources,
+                             description="original and retrain of every seed pair (one job per row); class-deletion retrain"),
         "nft": Experiment("nft", run=f"{_MOD}.runs:run_nft", shards=_nft_shards, seeds=single_seed,
                           needs=param_needs(_nft_shards, lambda cfg, p, s: _pair_needs(cfg, p["row"])),
-                          settings=("constants", "nft", "mnist", "cifar10"), resources=_res(4000, 240),
-                          description="NFT and block-NFT (k in ks) at one ε and variant, every seed"),
+                          settings=("constants", "nft", "mnist", "cifar10"), resources=_nft_resources,
+                          description="NFT and block-NFT (k in ks) at every ε and variant of one row, every seed"),
         "mechanism": Experiment("mechanism", run=f"{_MOD}.runs:run_mechanism", shards=_mechanism_shards,
                                 seeds=single_seed, needs=param_needs(_mechanism_shards, lambda cfg, p, s: _pair_needs(cfg, p["row"])[:1]),
                                 settings=("constants", "mechanism", "mnist", "cifar10"), resources=_res(2000, 30),
                                 description="claim 6b: end-of-phase perturbation with the loss gradient off"),
         "fig2": Experiment("fig2", run=f"{_MOD}.runs:run_fig2", shards=_fig2_shards, seeds=single_seed,
                            needs=param_needs(_fig2_shards, lambda cfg, p, s: _pair_needs(cfg, p["row"])),
-                           settings=("constants", "fig2", "nft", "mnist", "cifar10"), resources=_res(4000, 120),
-                           description="block-type ablation: qr / perm_identity / layers / head"),
+                           settings=("constants", "fig2", "nft", "mnist", "cifar10"),
+                           resources=lambda cfg: {**_res(4000, 120)(cfg), "runtime": 120 * len(cfg.fig2.block_types)},
+                           description="block-type ablation at one ε: qr / perm_identity / layers / head"),
         "classdel": Experiment("classdel", run=f"{_MOD}.runs:run_tab1", shards=_tab1_shards, seeds=single_seed,
-                           needs=param_needs(_tab1_shards, lambda cfg, p, s: [
-                               ("models", f"{p['row']}-original-p0", 0),
-                               ("models", f"{p['row']}-class{cfg.tab1.forget_class}-p0", 0)]),
+                              needs=param_needs(_tab1_shards, lambda cfg, p, s: [
+                               *_pair_needs(cfg, p["row"]),
+                               ("models", model_shard(p["row"], f"class{cfg.tab1.forget_class}"), 0)]),
                            settings=("constants", "tab1", "nft", "mnist", "cifar10"), resources=_res(4000, 120),
                            description="class deletion: NFT, block-NFT, retrain, FT, GA, RL, SalUn"),
     },

@@ -2,7 +2,7 @@
 
 ``prepare`` loads a row's data set (normalised tensors, optional stratified subset);
 ``forget_split`` is the random 10% forget set (seed 42) of the curves, ``class_split`` the
-class-wise deletion of Table 1; ``load_pair`` returns an original and its retrain from ``models``.
+class-wise deletion of Table 1; ``load_model`` returns a model trained by ``models``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def prepare(row, ctx) -> Prepared:
     """Load the row's data set; record it (with the paper's data set it stands in for)."""
     data = image_dataset(row.dataset, ctx.data_dir)
     ctx.use_dataset(data.name, row.stand_in_for)
-    tr = stratified_indices(data.y_train, row.n_train or len(data.y_train), seed=0)
+    n = len(data.y_train)  # the whole set needs no stratified split (nor sklearn's import)
+    tr = stratified_indices(data.y_train, row.n_train, seed=0) if row.n_train and row.n_train < n else np.arange(n)
     mean, std = normalisation(data.name)
     return Prepared(data.name, images_to_tensor(data.x_train[tr], mean, std), torch.from_numpy(data.y_train[tr]),
                     images_to_tensor(data.x_test, mean, std), torch.from_numpy(data.y_test), data.n_classes)
@@ -57,9 +58,21 @@ def new_model(arch: str, prep: Prepared, generator=None):
     return build_model(arch, n_classes=prep.n_classes, in_channels=c, image_size=side, generator=generator)
 
 
-def load_model(ctx, row_key: str, arch: str, prep: Prepared, role: str, pair: int = 0):
-    blob = ctx.load_artifact("models", f"{row_key}-{role}-p{pair}", 0, "model")
-    model = new_model(arch, prep)
+def load_model(ctx, row_key: str, arch: str, prep: Prepared | None, role: str, pair: int = 0):
+    """A model trained by ``models`` (the job of its row): eval mode, on ``ctx.device``; and its blob.
+    ``prep`` None: the input shape, classes and data set come from the blob (no data is loaded)."""
+    from . import model_shard
+
+    blob = ctx.load_artifact("models", model_shard(row_key, role), 0, f"model-{role}-p{pair}")
+    if prep is None:
+        if "input" not in blob:
+            raise ValueError(f"models/{model_shard(row_key, role)}: its artifact predates the input shape it now "
+                             "records; rerun the models job")
+        ctx.use_dataset(blob["dataset"], blob["stand_in_for"])
+        (c, side), n_classes = blob["input"], blob["n_classes"]
+        model = build_model(arch, n_classes=n_classes, in_channels=c, image_size=side)
+    else:
+        model = new_model(arch, prep)
     model.load_state_dict(blob["state_dict"])
     return model.to(ctx.device).eval(), blob
 

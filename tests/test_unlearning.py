@@ -103,13 +103,17 @@ def test_predict_chunks_give_the_logits_of_one_large_batch(digits, trained):
 
 
 def test_early_stop_check_takes_the_decision_of_the_full_accuracy(digits, trained):
-    from reprosuite.unlearning.training import accuracy, reaches_accuracy
+    from reprosuite.unlearning.training import accuracy, reaches_accuracy, reaches_error
 
     x, y, _, _ = digits
     acc = accuracy(trained, x, y)
     assert reaches_accuracy(trained, x, y, acc) == acc  # reached: the full accuracy
     assert reaches_accuracy(trained, x, y, min(1.0, acc + 1e-9)) is None
     assert reaches_accuracy(trained, x, y, acc - 0.05) == acc
+    wrong_labels = (y + 1) % 10  # mostly wrong: a high error rate
+    err = 1.0 - accuracy(trained, x, wrong_labels)
+    assert reaches_error(trained, x, wrong_labels, err) == err and reaches_error(trained, x, wrong_labels, err + 1e-9) is None
+    assert reaches_error(trained, x, y, 0.9) is None
     cfg = TrainConfig(epochs=30, batch_size=64, stop_train_acc=0.9)
     runs = []
     for _ in range(2):  # the early-stopping run: same epochs, same weights, full accuracy at the stop

@@ -106,29 +106,48 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: str = "
 
 
 @torch.no_grad()
+def _correct_unless(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: str, hopeless) -> torch.Tensor | None:
+    """Per-example correctness (N,) bool over the whole of x, or None as soon as
+    ``hopeless(correct_so_far, wrong_so_far, n)`` says the outcome cannot matter any more."""
+    n = len(x)
+    was_training = model.training
+    model.eval()
+    hits, right, wrong = [], 0, 0
+    try:
+        for a, b in chunks(n, eval_batch_size(model, device)):
+            hit = model(x[a:b].to(device)).float().cpu().argmax(1) == y[a:b]
+            hits.append(hit)
+            k = int(hit.sum())
+            right, wrong = right + k, wrong + len(hit) - k
+            if hopeless(right, wrong, n):
+                return None
+    finally:
+        model.train(was_training)
+    return torch.cat(hits)
+
+
 def reaches_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, target: float,
                      device: str = "cpu") -> float | None:
     """``accuracy(model, x, y)`` if it is >= ``target``, else None; stops evaluating as soon as the
     errors seen rule the target out (a training run far from its stopping accuracy pays for a
     fraction of the pass). The decision is the one ``accuracy(...) >= target`` takes: the early
     exit needs the best case to miss the target by more than float32 rounding of the mean."""
-    n = len(x)
-    if n == 0:
+    if len(x) == 0:
         return None
-    was_training = model.training
-    model.eval()
-    correct, wrong = [], 0
-    try:
-        for a, b in chunks(n, eval_batch_size(model, device)):
-            hit = model(x[a:b].to(device)).float().cpu().argmax(1) == y[a:b]
-            correct.append(hit)
-            wrong += int((~hit).sum())
-            if (n - wrong) / n < target - 1e-6:  # even all the rest right stays below
-                return None
-    finally:
-        model.train(was_training)
-    acc = float(torch.cat(correct).float().mean())  # what accuracy() computes
-    return acc if acc >= target else None
+    hits = _correct_unless(model, x, y, device, lambda right, wrong, n: (n - wrong) / n < target - 1e-6)
+    acc = None if hits is None else float(hits.float().mean())  # what accuracy() computes
+    return acc if acc is not None and acc >= target else None
+
+
+def reaches_error(model: nn.Module, x: torch.Tensor, y: torch.Tensor, target: float,
+                  device: str = "cpu") -> float | None:
+    """``1 - accuracy(model, x, y)`` if it is >= ``target`` (e.g. UA on D_f), else None; stops as
+    soon as the correct predictions seen rule it out (same decision as the full pass)."""
+    if len(x) == 0:
+        return None
+    hits = _correct_unless(model, x, y, device, lambda right, wrong, n: (n - right) / n < target - 1e-6)
+    err = None if hits is None else 1.0 - float(hits.float().mean())
+    return err if err is not None and err >= target else None
 
 
 def train_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, *, seed: int,

@@ -86,6 +86,69 @@ def test_same_seed_same_model(digits):
     assert all(torch.equal(models[0][k], models[1][k]) for k in models[0])
 
 
+def test_predict_chunks_give_the_logits_of_one_large_batch(digits, trained):
+    """Evaluation batches of 256 (a conv net on the CPU) give the logits, bit for bit, of 2,048;
+    a last chunk under 64 joins the one before."""
+    from reprosuite.unlearning.training import chunks, eval_batch_size
+
+    x = digits[0]
+    assert eval_batch_size(trained) == 256 and eval_batch_size(build_model(
+        "mlp", n_classes=10, in_channels=1, image_size=8)) == 2048
+    assert chunks(550, 256) == [(0, 256), (256, 550)] and chunks(600, 256)[-1] == (512, 600)
+    assert chunks(300, 256) == [(0, 300)]
+    assert chunks(0, 256) == [] and chunks(100, 256) == [(0, 100)]
+    for n in (len(x), 700, 513):
+        assert torch.equal(predict(trained, x[:n]), predict(trained, x[:n], batch_size=2048))
+        assert torch.equal(predict(trained, x[:n], features=True), predict(trained, x[:n], batch_size=2048, features=True))
+
+
+def test_early_stop_check_takes_the_decision_of_the_full_accuracy(digits, trained):
+    from reprosuite.unlearning.training import accuracy, reaches_accuracy, reaches_error
+
+    x, y, _, _ = digits
+    acc = accuracy(trained, x, y)
+    assert reaches_accuracy(trained, x, y, acc) == acc  # reached: the full accuracy
+    assert reaches_accuracy(trained, x, y, min(1.0, acc + 1e-9)) is None
+    assert reaches_accuracy(trained, x, y, acc - 0.05) == acc
+    wrong_labels = (y + 1) % 10  # mostly wrong: a high error rate
+    err = 1.0 - accuracy(trained, x, wrong_labels)
+    assert reaches_error(trained, x, wrong_labels, err) == err and reaches_error(trained, x, wrong_labels, err + 1e-9) is None
+    assert reaches_error(trained, x, y, 0.9) is None
+    cfg = TrainConfig(epochs=30, batch_size=64, stop_train_acc=0.9)
+    runs = []
+    for _ in range(2):  # the early-stopping run: same epochs, same weights, full accuracy at the stop
+        m = build_model("small_cnn", n_classes=10, in_channels=1, image_size=8, generator=torch.Generator().manual_seed(3))
+        runs.append((train_model(m, x[:300], y[:300], cfg, seed=4), m))
+    (hist, model), _ = runs
+    assert hist[-1]["train_accuracy"] == accuracy(model, x[:300], y[:300]) >= 0.9
+    assert all("train_accuracy" not in h for h in hist[:-1]) and len(hist) < 30
+    capped = build_model("small_cnn", n_classes=10, in_channels=1, image_size=8, generator=torch.Generator().manual_seed(3))
+    short = train_model(capped, x[:300], y[:300], TrainConfig(epochs=2, batch_size=64, stop_train_acc=0.999), seed=4)
+    assert len(short) == 2 and short[-1]["train_accuracy"] == accuracy(capped, x[:300], y[:300])  # the last epoch
+
+
+def test_ltd_with_a_teacher_fitted_elsewhere_is_ltd(digits, trained):
+    """A teacher fitted beforehand (``fit_teacher`` at LTD's seed) gives the student LTD fits with its
+    own teacher, and LTD's RTE adds the teacher's seconds."""
+    from reprosuite.unlearning.configs import LTDConfig, StudentConfig
+    from reprosuite.unlearning.ltd import fit_teacher, local_teacher_distillation
+
+    x, y, _, _ = digits
+    f = torch.from_numpy(partial_class_split(y[:800].numpy(), 8, 0.5).forget)
+    keep = torch.ones(800, dtype=torch.bool)
+    keep[f] = False
+    data = UnlearnData(x[f], y[f], x[:800][keep][:300], y[:800][keep][:300], 10)
+    cfg = LTDConfig(n_support=60, teacher_arch="small_cnn",
+                    teacher=TrainConfig(epochs=5, batch_size=32, optimizer="sgd", lr=0.05, stop_train_acc=0.9),
+                    student=StudentConfig(epochs=1, batch_size=64, optimizer="adamw", lr=1e-3))
+    inside, info_in = local_teacher_distillation(trained, data, cfg, seed=5)
+    teacher = fit_teacher(trained, data, cfg, seed=5)
+    outside, info_out = local_teacher_distillation(trained, data, cfg, seed=5, teacher=teacher)
+    assert all(torch.equal(a, b) for a, b in zip(inside.state_dict().values(), outside.state_dict().values()))
+    assert info_in["teacher_epochs"] == info_out["teacher_epochs"] and info_out["rte_s"] > teacher.seconds > 0
+    assert torch.equal(info_in["teacher_forget_pred"], info_out["teacher_forget_pred"])
+
+
 def test_features_are_64d_and_head_of_features_is_forward():
     for model, shape in ((SmallCNN(), (2, 1, 28, 28)), (resnet8(n_classes=100), (2, 3, 32, 32))):
         model.eval()

@@ -48,6 +48,10 @@ Running (torch)
 ``prepare(spec.data, ctx) -> Prepared`` (normalised tensors, statistics from ``reprosuite.data``);
 ``forget_data(prep, request) -> (UnlearnData, Split)``; ``load_original(ctx, spec, prep, seed)``
 and ``load_retrains(ctx, spec, prep, request, seed)`` (eval mode, on ``ctx.device``);
+``load_logits(ctx, spec, request, index, seed)``: the logits each model job computed anyway for
+its accuracies, ``{"fit": (N_fit, K), "test": (N_test, K)}`` (``fit``: the examples it was trained
+on, in order: all training data for the original, D_r for a retrain), so consumers need not
+evaluate the model on those sets again;
 ``new_model(arch, prep, generator)``; ``eval_indices(...)``: fixed evaluation subsets (retain
 evaluation, MIA members and non-members), identical for every method.
 """
@@ -280,6 +284,13 @@ def load_retrains(ctx, spec: BankSpec, prep: Prepared, request: Forget, seed: in
     return [_load(ctx, spec, prep, retrain_shard(request, i), seed) for i in range(spec.n_retrains)]
 
 
+def load_logits(ctx, spec: BankSpec, request: Forget | None, index: int, seed: int) -> dict | None:
+    """``{"fit", "test"}`` logits saved by the model job (the original if ``request`` is None, else
+    retrain ``index`` of ``request``); None for a model saved without them."""
+    shard = original_shard() if request is None else retrain_shard(request, index)
+    return ctx.load_artifact(spec.experiment, shard, int(seed), "model").get("logits")
+
+
 def eval_indices(n_retain: int, n_test: int, *, retain_size: int | None, shadow_size: int | None,
                  seed: int) -> dict[str, Any]:
     """Fixed evaluation subsets, identical for every method: ``retain_eval`` (into D_r, at most
@@ -332,19 +343,20 @@ def run_models(cfg, ctx, shard: Mapping[str, Any], *, spec_of: Callable[[Any], B
     history = train_model(model, x, y, recipe, seed=ctx.seed_for(f"data-{stage}"), device=ctx.device,
                           start_epoch=start, optimizer_state=opt_state, on_epoch=checkpoint)
     wall = wall0 + time.perf_counter() - t0
+    logits = {"fit": predict(model, x, ctx.device), "test": predict(model, prep.x_test, ctx.device)}
     ctx.save_artifact("model", {"state_dict": model.state_dict(), "arch": spec.arch, "role": shard["role"],
-                                "index": shard["index"], "model_seed": ctx.seed, **columns})
+                                "index": shard["index"], "model_seed": ctx.seed, "logits": logits, **columns})
     yield {"role": shard["role"], "retrain_index": shard["index"], **columns, "arch": spec.arch,
            "epochs": recipe.epochs, "n_train_examples": len(x),
            # a job killed after its last epoch's checkpoint trains nothing on resume: the loss is the checkpoint's
            "train_loss": history[-1]["train_loss"] if history else last_loss,
-           "train_accuracy": M.accuracy_np(predict(model, x, ctx.device), y),
-           "test_accuracy": M.accuracy_np(predict(model, prep.x_test, ctx.device), prep.y_test),
+           "train_accuracy": M.accuracy_np(logits["fit"], y),
+           "test_accuracy": M.accuracy_np(logits["test"], prep.y_test),
            "train_wall_time_s": wall}
 
 
 __all__: Sequence[str] = (
-    "BankSpec", "DataSpec", "Forget", "Prepared", "eval_indices", "forget_data", "load_original",
+    "BankSpec", "DataSpec", "Forget", "Prepared", "eval_indices", "forget_data", "load_logits", "load_original",
     "load_retrains", "model_shards", "models_experiment", "needs", "new_model", "original_shard",
     "prepare", "retrain_shard", "run_models",
 )

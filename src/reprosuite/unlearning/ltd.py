@@ -8,12 +8,16 @@
 5. Student loss [w_r Σ_{D_r∩B} CE + w_f Σ_{D_f∩B} CE_soft] / |B| with AdamW.
 
 RTE includes feature extraction, support selection and teacher training (the released code
-leaves support selection out of the timed window).
+leaves support selection out of the timed window). Steps 1-3 are ``fit_teacher``; a caller that
+trains the teacher elsewhere (one job shared by several consumers) passes the ``Teacher`` to
+``local_teacher_distillation``, whose RTE then adds the teacher's own measured seconds.
 """
 
 from __future__ import annotations
 
 import copy
+import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -69,23 +73,56 @@ def train_teacher(data: UnlearnData, support: torch.Tensor, cfg: LTDConfig, *, s
     return teacher.eval(), history
 
 
-@register_method("ltd", LTDConfig)
-def local_teacher_distillation(original: nn.Module, data: UnlearnData, cfg: LTDConfig, *, seed: int,
-                               device: str = "cpu", callback: Callback | None = None,
-                               retain_view: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
-    """LTD from a copy of ``original``; returns (student, info with rte_s and teacher diagnostics).
+@dataclass
+class Teacher:
+    """LTD's steps 1-3: the teacher (eval mode), its epochs, the support (indices into D_r) and the
+    wall-clock seconds of feature extraction, support selection and training (part of LTD's RTE)."""
 
-    ``retain_view`` (optional, same shape as ``data.x_retain``) is what support selection embeds:
-    the code embeds augmented images (``support_transform = augmented``); default the clean ones.
-    """
-    watch = Stopwatch()
-    x_view = data.x_retain if retain_view is None else retain_view
-    feat_r = predict(original, x_view, device, features=True)  # (N_r, 64)
-    feat_f = predict(original, data.x_forget, device, features=True)  # (N_f, 64)
+    model: nn.Module
+    history: list[dict]
+    support: torch.Tensor
+    seconds: float
+
+
+def fit_teacher(original: nn.Module, data: UnlearnData, cfg: LTDConfig, *, seed: int, device: str = "cpu",
+                retain_view: torch.Tensor | None = None,
+                features: tuple[torch.Tensor, torch.Tensor, float] | None = None) -> Teacher:
+    """Steps 1-3 of LTD at ``seed`` (the seed LTD itself is given): support selection draws from
+    ``seed``, the teacher from ``seed + 7``. ``features`` = (feat_retain, feat_forget, seconds) of the
+    original, when the caller embedded the clean D_r and D_f once for several teachers (their
+    seconds count in every teacher's time); None: embedded here (``retain_view``: see LTD)."""
+    t0 = time.perf_counter()
+    if features is None:
+        x_view = data.x_retain if retain_view is None else retain_view
+        feat_r = predict(original, x_view, device, features=True)  # (N_r, 64)
+        feat_f = predict(original, data.x_forget, device, features=True)  # (N_f, 64)
+        embed_s = 0.0
+    else:
+        feat_r, feat_f, embed_s = features
     support = select_support(feat_r, feat_f, cfg.n_support, cfg.support_mode, seed)
     _, c, h, _ = data.x_forget.shape
     teacher, history = train_teacher(data, support, cfg, seed=seed + 7, device=device,
                                      in_channels=c, image_size=h)
+    return Teacher(teacher, history, support, embed_s + time.perf_counter() - t0)
+
+
+@register_method("ltd", LTDConfig)
+def local_teacher_distillation(original: nn.Module, data: UnlearnData, cfg: LTDConfig, *, seed: int,
+                               device: str = "cpu", callback: Callback | None = None,
+                               retain_view: torch.Tensor | None = None,
+                               teacher: Teacher | None = None) -> tuple[nn.Module, dict]:
+    """LTD from a copy of ``original``; returns (student, info with rte_s and teacher diagnostics).
+
+    ``retain_view`` (optional, same shape as ``data.x_retain``) is what support selection embeds:
+    the code embeds augmented images (``support_transform = augmented``); default the clean ones.
+    ``teacher``: steps 1-3 done already (``fit_teacher`` at this ``seed``); its seconds enter RTE.
+    """
+    watch = Stopwatch()
+    fitted_elsewhere = teacher is not None
+    if teacher is None:  # steps 1-3 inside the timed window
+        teacher = fit_teacher(original, data, cfg, seed=seed, device=device, retain_view=retain_view)
+    before = teacher.seconds if fitted_elsewhere else 0.0  # measured where the teacher was fitted
+    history, support, teacher = teacher.history, teacher.support, teacher.model
     model = copy.deepcopy(original).to(device)
 
     def batch_loss(model, xb, yb, flag, t_f, fi):
@@ -102,7 +139,7 @@ def local_teacher_distillation(original: nn.Module, data: UnlearnData, cfg: LTDC
     info = mixed_epochs(model, data, cfg.student, seed=seed, device=device, batch_loss=batch_loss,
                         use_forget=True, use_retain=True, watch=watch, callback=callback)
     model.eval()
-    info["rte_s"] = watch.total()
+    info["rte_s"] = before + watch.total()
     teacher_pred = predict(teacher, data.x_forget, device).argmax(1)
     info.update({"teacher_epochs": len(history),
                  "teacher_train_accuracy": history[-1].get("train_accuracy", float("nan")),

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .configs import FTConfig, GAConfig, GAFTConfig, LoopConfig, RLConfig, SalUnConfig
-from .training import epoch_generator, predict
+from .training import epoch_generator, predict, reaches_error
 
 
 @dataclass
@@ -90,7 +90,8 @@ def mixed_epochs(model: nn.Module, data: UnlearnData, cfg: LoopConfig, *, seed: 
     ``forget_targets`` are this epoch's random labels of the batch's D_f rows (RL), and
     ``forget_idx`` their indices into D_f. ``after_step("grad" | "step")`` edits gradients or
     weights around ``optimizer.step()`` (SalUn's mask).
-    Stops early once UA >= ``cfg.ua_target``. Returns steps, epochs and the UA reached.
+    Stops early once UA >= ``cfg.ua_target`` (checked after every step; ``reaches_error``). Returns
+    steps, epochs and the UA after the last step.
     """
     model.to(device).train()
     opt = make_optimizer(model.parameters(), cfg, lr)
@@ -123,8 +124,8 @@ def mixed_epochs(model: nn.Module, data: UnlearnData, cfg: LoopConfig, *, seed: 
                 after_step("step")
             steps += 1
             if cfg.ua_target is not None:
-                ua = 1.0 - forget_accuracy(model, data, device)
-                if ua >= cfg.ua_target:
+                ua = reaches_error(model, data.x_forget, data.y_forget, cfg.ua_target, device)
+                if ua is not None:  # UA >= target (the check stops early while it is out of reach)
                     stop = True
                     break
         if callback is not None:
@@ -134,6 +135,8 @@ def mixed_epochs(model: nn.Module, data: UnlearnData, cfg: LoopConfig, *, seed: 
             model.train()
         if stop:
             break
+    if cfg.ua_target is not None and steps and not stop:  # the UA after the last step, in full
+        ua = 1.0 - forget_accuracy(model, data, device)
     return {"steps": steps, "epochs_run": epoch, "ua_during": ua}
 
 

@@ -1,16 +1,18 @@
 """Paper `collateral`: Dolgova & Stich, "Forgetting Has Neighbors: Localized Collateral
 Forgetting in Machine Unlearning" (arXiv 2605.31317). Declarations only (no torch at import).
 
-Experiments: ``fig1`` synthetic ripple; ``fig2`` MNIST full-class deletion; ``models`` the
-bank (``reprosuite.unlearning.bank``): the original and R retrains per (class, frac) cell and
-model seed, trained once and shared; ``reference`` the
-original / retrain / held-out-floor rows and split facts; ``unlearn`` one job per
-(cell, method, seed); ``ablation`` LTD support-size (and teacher) ablations. Artifacts fig1-fig5,
-tab1 (docs/papers/collateral.md §3). Defaults below are the paper-scale settings; scales override them in YAML.
+Experiments: ``fig1`` synthetic ripple (one job); ``fig2`` MNIST full-class deletion (one job,
+the repeats inside); ``models`` the bank (``reprosuite.unlearning.bank``): the original and R
+retrains per (class, frac) cell and model seed, trained once and shared; ``reference`` the
+original / retrain / held-out-floor rows and split facts; ``teacher`` LTD's teacher of every
+unlearning seed per cell; ``unlearn`` one job per cell running every (method, seed); ``ablation``
+LTD support-size (and teacher) ablations, one job per cell. Artifacts fig1-fig5, tab1
+(docs/papers/collateral.md §3). Defaults below are the paper-scale settings; scales override them in YAML.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -223,31 +225,63 @@ def _eval_needs(cfg, params, seed):
     return _model_needs(cfg, params, seed) + [("reference", reference_shard(cfg, params), 0)]
 
 
-def _unlearn_shards(cfg):
-    return _per_model_seed(cfg, {f"{cell_id(c, f)}-{m}": {"forget_class": c, "frac": f, "method": m}
-                                 for c, f in _cells(cfg) for m in cfg.main.methods})
+def _teacher_shards(cfg):
+    """LTD's teachers (one per unlearning seed) are fitted once per cell, when LTD runs."""
+    return _cell_shards(cfg) if "ltd" in cfg.main.methods else {}
 
 
-def _ablation_shards(cfg):
-    """One-factor sweeps around LTD's setting (support size, support mode, teacher threshold)."""
+def teacher_shard(cfg, params) -> str | None:
+    """The ``teacher`` run of a consumer's (cell, model seed), found by parameters; None without LTD."""
+    want = (params["forget_class"], params["frac"], params["model_seed"])
+    return next((sid for sid, p in _teacher_shards(cfg).items()
+                 if (p["forget_class"], p["frac"], p["model_seed"]) == want), None)
+
+
+def _teacher_needs(cfg, params, seed):
+    return bank.needs(bank_spec(cfg), cell_request(params), params["model_seed"], retrains=False)
+
+
+def _with_teacher(cfg, params) -> list[tuple[str, str, int]]:
+    sid = teacher_shard(cfg, params)
+    return [] if sid is None else [("teacher", sid, 0)]
+
+
+def _unlearn_needs(cfg, params, seed):
+    return _eval_needs(cfg, params, seed) + _with_teacher(cfg, params)
+
+
+def ablation_points(cfg) -> list[tuple[tuple[int, str, float], LTDConfig]]:
+    """One-factor sweeps around LTD's setting (support size, support mode, teacher threshold):
+    ((n_support, mode, threshold), LTD's config at that point), sorted."""
     if not cfg.fig5.enabled:
-        return {}
-    n0, mode0 = cfg.main.hp.ltd.n_support, cfg.main.hp.ltd.support_mode
-    thr0 = cfg.main.hp.ltd.teacher.stop_train_acc or 0.99
+        return []
+    ltd = cfg.main.hp.ltd
+    n0, mode0 = ltd.n_support, ltd.support_mode
+    thr0 = ltd.teacher.stop_train_acc or 0.99
     points = ({(n, mode0, thr0) for n in cfg.fig5.support_sizes}
               | {(n0, m, thr0) for m in cfg.fig5.support_modes}
               | {(n0, mode0, t) for t in cfg.fig5.teacher_thresholds})
-    return _per_model_seed(cfg, {f"{cell_id(c, f)}-n{n}-{m}-t{t:g}": {"forget_class": c, "frac": f, "n_support": n,
-                                                                      "support_mode": m, "threshold": t}
-                                 for c, f in _cells(cfg) for n, m, t in sorted(points)})
+    return [((n, m, t), dataclasses.replace(ltd, n_support=n, support_mode=m,
+                                            teacher=dataclasses.replace(ltd.teacher, stop_train_acc=t)))
+            for n, m, t in sorted(points)]
 
 
-def _fig1_shards(cfg):
-    return {"ga_linear": {"kind": "ga_linear"}, "rl_logistic": {"kind": "rl_logistic"}}
+def _ablation_shards(cfg):
+    return _cell_shards(cfg) if ablation_points(cfg) else {}
 
 
-def _resources(mem: int, minutes: int):
-    return lambda cfg: {"mem_mb": mem, "runtime": minutes, "gpu": int(cfg.main.arch == "resnet56")}
+def _ablation_needs(cfg, params, seed):
+    """The reference, and the teacher run when one point is LTD's own setting (its teacher is reused)."""
+    shared = any(ltd == cfg.main.hp.ltd for _, ltd in ablation_points(cfg))
+    return _eval_needs(cfg, params, seed) + (_with_teacher(cfg, params) if shared else [])
+
+
+def _resources(mem: int, minutes: int, per_run: bool = False):
+    """Cluster resources; ``per_run``: ``minutes`` per (method, seed) of an unlearn job."""
+    def res(cfg):
+        runs = len(cfg.main.methods) * len(cfg.seeds) if per_run else 1
+        return {"mem_mb": mem, "runtime": minutes * runs, "gpu": int(cfg.main.arch == "resnet56")}
+    return res
 
 
 _MOD = "reprosuite.papers.collateral"
@@ -259,12 +293,13 @@ PAPER = register(Paper(
              "Machine Unlearning. arXiv:2605.31317 (2026).",
     config=CollateralConfig,
     experiments={
-        "fig1": Experiment("fig1", run=f"{_MOD}.synthetic:run_fig1", shards=_fig1_shards, seeds=single_seed,
+        "fig1": Experiment("fig1", run=f"{_MOD}.synthetic:run_fig1", seeds=single_seed,
                            resources=lambda cfg: {"mem_mb": 2000, "runtime": 5, "gpu": 0},
-                           description="synthetic ripple: GA-linear, RL-logistic"),
-        "fig2": Experiment("fig2", run=f"{_MOD}.fullclass:run_fig2",
-                           seeds=lambda cfg: cfg.fig2.repeats, resources=lambda cfg: {"mem_mb": 2000, "runtime": 5, "gpu": 0},
-                           description="MNIST full-class deletion: accuracy drop vs class similarity"),
+                           description="synthetic ripple: GA-linear, RL-logistic (one job)"),
+        "fig2": Experiment("fig2", run=f"{_MOD}.fullclass:run_fig2", seeds=single_seed,
+                           resources=lambda cfg: {"mem_mb": 2000, "runtime": 5 * len(cfg.fig2.repeats), "gpu": 0},
+                           description="MNIST full-class deletion: accuracy drop vs class similarity (every "
+                                       "repeat in one job)"),
         "models": bank.models_experiment(bank_spec, settings=("main",), resources=_resources(4000, 240),
                                          description="original + retrains per (class, frac), trained once, shared"),
         "reference": Experiment("reference", run=f"{_MOD}.main:run_reference", shards=_cell_shards, seeds=single_seed,
@@ -272,14 +307,22 @@ PAPER = register(Paper(
                                 needs=param_needs(_cell_shards, _model_needs),
                                 resources=_resources(4000, 20),
                                 description="split facts; original, retrain and held-out-floor rows"),
-        "unlearn": Experiment("unlearn", run=f"{_MOD}.main:run_unlearn", shards=_unlearn_shards, settings=("main",),
-                              needs=param_needs(_unlearn_shards, _eval_needs),
-                              resources=_resources(4000, 60),
-                              description="one unlearning method at one seed: bins, aggregates, MIA, RTE"),
+        "teacher": Experiment("teacher", run=f"{_MOD}.main:run_teacher", shards=_teacher_shards, seeds=single_seed,
+                              settings=("main",),
+                              needs=param_needs(_teacher_shards, _teacher_needs),
+                              resources=lambda cfg: {**_resources(4000, 30)(cfg), "runtime": 30 * len(cfg.seeds)},
+                              description="LTD's teacher of every unlearning seed (support, training), shared"),
+        "unlearn": Experiment("unlearn", run=f"{_MOD}.main:run_unlearn", shards=_cell_shards, seeds=single_seed,
+                              settings=("main",),
+                              needs=param_needs(_cell_shards, _unlearn_needs),
+                              resources=_resources(4000, 60, per_run=True),
+                              description="every unlearning method at every seed of one cell: bins, aggregates, "
+                                          "MIA, RTE"),
         "ablation": Experiment("ablation", run=f"{_MOD}.main:run_ablation", shards=_ablation_shards, seeds=single_seed,
                                settings=("main", "fig5"),
-                               needs=param_needs(_ablation_shards, _eval_needs),
-                               resources=_resources(4000, 30),
+                               needs=param_needs(_ablation_shards, _ablation_needs),
+                               resources=lambda cfg: {**_resources(4000, 30)(cfg),
+                                                      "runtime": 30 * max(1, len(ablation_points(cfg)))},
                                description="LTD teacher: support size / mode / threshold, KL to the retrain"),
     },
     tables={

@@ -1,14 +1,17 @@
 """C-F2 full-class deletion on MNIST (docs/papers/collateral.md §2.7): per-class accuracy drop (retrain - unlearned)
 vs cosine similarity of class-mean embeddings to the deleted class, for RL and GA.
 
-One job per repeat: the original (all data) and the retrain (without the class) are trained with
-the SmallCNN recipe from the repeat's seeds, then RL (Adam on forget batches with uniform labels
-over the other classes) and GA (Adam ascent on forget batches) run for fixed step counts.
+One job for every repeat (one start-up, one data load): per repeat, the original (all data) and the
+retrain (without the class) are trained with the SmallCNN recipe from the repeat's seeds (the seeds
+a job of that repeat alone would draw), then RL (Adam on forget batches with uniform labels over
+the other classes) and GA (Adam ascent on forget batches) run for fixed step counts. Finished
+repeats are checkpointed; rows carry their repeat as ``seed``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import torch
@@ -66,7 +69,19 @@ def run_fig2(cfg, ctx, shard):
     mean, std = data.normalisation
     prep = Prepared(data.name, images_to_tensor(data.x_train, mean, std), torch.from_numpy(data.y_train),
                     images_to_tensor(data.x_test, mean, std), torch.from_numpy(data.y_test), data.n_classes)
-    split = full_class_split(data.y_train, f2.forget_class)
+    state = ctx.load_state() or {"done": []}
+    for rows in state["done"]:
+        yield from rows
+    for repeat in f2.repeats[len(state["done"]):]:
+        rows = [{**r, "seed": repeat} for r in _repeat(f2, dataclasses.replace(ctx, seed=repeat), prep)]
+        state["done"].append(rows)
+        ctx.save_state(state)
+        yield from rows
+
+
+def _repeat(f2, ctx, prep):
+    """One repeat; ``ctx`` is the job's context at the repeat's seed (used for seeds only)."""
+    split = full_class_split(prep.y_train.numpy(), f2.forget_class)
     f, r = torch.from_numpy(split.forget), torch.from_numpy(split.retain)
     k, c = prep.n_classes, f2.forget_class
     original = new_model("small_cnn", prep, ctx.torch_generator("init-original"))

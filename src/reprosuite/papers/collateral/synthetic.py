@@ -92,19 +92,26 @@ def _binned(rho, values: dict, edges) -> list[dict]:
 
 
 def run_fig1(cfg, ctx, shard):
-    f1 = cfg.fig1
-    rng = ctx.numpy_rng(shard["kind"])
+    """Both settings in one job, each from its own stream (``ctx.numpy_rng(kind)``)."""
     ctx.use_dataset("synthetic_gaussian")
-    if shard["kind"] == "ga_linear":
-        rho, gap = zip(*(ga_linear_run(rng, f1.ga_n_train, f1.ga_dim, f1.ga_steps, f1.ga_lr, f1.ga_noise_std,
-                                       f1.n_test) for _ in ctx.progress(range(f1.n_runs), desc="fig1 ga")))
-        rho, gap = np.concatenate(rho), np.concatenate(gap)
-        rows = _binned(rho, {"sq_gap": gap}, np.linspace(-1.0, 1.0, f1.n_bins + 1))
-        top = max(r["sq_gap"] for r in rows if r["sq_gap"] is not None)
-        for r in rows:
-            yield {"kind": "ga_linear", "level": "all", "n_runs": f1.n_runs, **r,
-                   "sq_gap_norm": None if r["sq_gap"] is None else r["sq_gap"] / top}
-        return
+    yield from _ga_linear(cfg.fig1, ctx)
+    yield from _rl_logistic(cfg.fig1, ctx)
+
+
+def _ga_linear(f1, ctx):
+    rng = ctx.numpy_rng("ga_linear")
+    rho, gap = zip(*(ga_linear_run(rng, f1.ga_n_train, f1.ga_dim, f1.ga_steps, f1.ga_lr, f1.ga_noise_std,
+                                   f1.n_test) for _ in ctx.progress(range(f1.n_runs), desc="fig1 ga")))
+    rho, gap = np.concatenate(rho), np.concatenate(gap)
+    rows = _binned(rho, {"sq_gap": gap}, np.linspace(-1.0, 1.0, f1.n_bins + 1))
+    top = max(r["sq_gap"] for r in rows if r["sq_gap"] is not None)
+    for r in rows:
+        yield {"kind": "ga_linear", "level": "all", "n_runs": f1.n_runs, **r,
+               "sq_gap_norm": None if r["sq_gap"] is None else r["sq_gap"] / top}
+
+
+def _rl_logistic(f1, ctx):
+    rng = ctx.numpy_rng("rl_logistic")
     runs = [rl_logistic_run(rng, f1) for _ in ctx.progress(range(f1.n_runs), desc="fig1 rl")]
     rho_all = np.concatenate([r["rho"] for r in runs])
     lo, hi = (-1.0, 1.0) if f1.rho_range == "fixed" else (rho_all.min(), rho_all.max())

@@ -230,8 +230,7 @@ def _model_shards(cfg):
         out[model_shard(r, "original")] = {"row": r, "models": tuple(
             (role, j, None) for j in range(getattr(cfg, r).n_pairs) for role in ("original", "retrain"))}
         if cfg.tab1.enabled and r == cfg.tab1.row:
-            role = f"class{cfg.tab1.forget_class}"
-            out[model_shard(r, role)] = {"row": r, "models": ((role, 0, cfg.tab1.forget_class),)}
+            out[model_shard(r, f"class{cfg.tab1.forget_class}")] = {"row": r, "models": (("class", 0, cfg.tab1.forget_class),)}
     return out
 
 

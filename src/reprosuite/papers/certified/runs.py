@@ -108,7 +108,8 @@ def _recipe(row, role: str) -> TrainConfig:
 
 def run_models(cfg, ctx, shard):
     """Train every model of one row in turn: original and retrain (D_r) of each pair (a pair shares
-    its initialisation) and the class-deletion retrain; each is the artifact ``model-<role>-p<pair>``.
+    its initialisation) and the class-deletion retrain (role ``class``); each is the artifact
+    ``model-<role>-p<pair>`` (``model-class<c>-p0``).
 
     One job per row pays the start-up and the data once. Checkpointed every epoch: the state holds
     the records of the models done, the model in training and ``epoch``, the epochs this job has
@@ -161,7 +162,8 @@ def _train_one(ctx, row_key, row, prep, role, pair, forget_class, job) -> tuple[
                 start_epoch=start, optimizer_state=opt_state, on_epoch=on_epoch)
     wall = wall0 + time.perf_counter() - t0
     total = recipe.epochs * steps_per_epoch
-    ctx.save_artifact(f"model-{role}-p{pair}", {"state_dict": model.state_dict(), "arch": row.arch, "role": role,
+    name = role if forget_class is None else f"class{forget_class}"  # the artifact load_model asks for
+    ctx.save_artifact(f"model-{name}-p{pair}", {"state_dict": model.state_dict(), "arch": row.arch, "role": role,
                                                 "pair": pair, "wall_s": wall, "train_steps": total,
                                                 "dataset": prep.name, "stand_in_for": row.stand_in_for,
                                                 "input": tuple(prep.shape), "n_classes": prep.n_classes})

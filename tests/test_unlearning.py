@@ -344,3 +344,25 @@ def test_bank_job_killed_after_its_last_checkpoint_resumes_to_the_same_record(tm
     resumed, _ = job(tmp_path / "run")
     assert resumed["train_loss"] == ref["train_loss"] is not None
     assert resumed["train_accuracy"] == ref["train_accuracy"]
+
+
+def test_small_cnn_pools_before_relu_with_the_numbers_of_relu_before_pool(digits):
+    """SmallCNN pools, then applies ReLU (cheaper); training gives the weights, bit for bit, of the
+    textbook order ReLU -> pool, on images with flat (tied) backgrounds too."""
+    import copy
+
+    class ReluFirst(SmallCNN):
+        def features(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            return F.relu(self.fc1(x.flatten(1)))
+
+    x, y, _, _ = digits
+    ours = build_model("small_cnn", n_classes=10, in_channels=1, image_size=8, generator=torch.Generator().manual_seed(2))
+    ref = ReluFirst(1, 10, 8)
+    ref.load_state_dict(copy.deepcopy(ours.state_dict()))
+    cfg = TrainConfig(epochs=2, batch_size=64, optimizer="sgd", lr=0.05)
+    for m in (ours, ref):
+        train_model(m, x[:600], y[:600], cfg, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), ref.state_dict().values()))
+    assert torch.equal(predict(ours, x), predict(ref, x))

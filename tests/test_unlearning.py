@@ -347,8 +347,9 @@ def test_bank_job_killed_after_its_last_checkpoint_resumes_to_the_same_record(tm
 
 
 def test_small_cnn_pools_before_relu_with_the_numbers_of_relu_before_pool(digits):
-    """SmallCNN pools, then applies ReLU (cheaper); training gives the weights, bit for bit, of the
-    textbook order ReLU -> pool, on images with flat (tied) backgrounds too."""
+    """SmallCNN pools, then applies ReLU (cheaper), and pools by the maxima of the four quarters
+    when no gradient is recorded (faster); training and inference give the numbers, bit for bit,
+    of the textbook order ReLU -> max_pool2d, on images with flat (tied) backgrounds too."""
     import copy
 
     class ReluFirst(SmallCNN):
@@ -365,4 +366,13 @@ def test_small_cnn_pools_before_relu_with_the_numbers_of_relu_before_pool(digits
     for m in (ours, ref):
         train_model(m, x[:600], y[:600], cfg, seed=1)
     assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), ref.state_dict().values()))
-    assert torch.equal(predict(ours, x), predict(ref, x))
+    assert torch.equal(predict(ours, x), predict(ref, x))  # inference pools by maxima of quarters: same logits
+    with torch.enable_grad():  # the pooling kernel (autograd on) gives the numbers inference gives
+        assert torch.equal(ours(x[:300]).detach(), predict(ours, x[:300]))
+    from reprosuite.models.cnn import _max_pool_2x2
+
+    z = torch.randn(3, 4, 7, 9)
+    z[:, :, :4, :4] = 0.5  # ties
+    z[0, 0, 0, 1] = float("nan")
+    assert torch.equal(_max_pool_2x2(z).isnan(), F.max_pool2d(z, 2).isnan())
+    assert torch.equal(_max_pool_2x2(z).nan_to_num(), F.max_pool2d(z, 2).nan_to_num())

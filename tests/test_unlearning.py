@@ -344,3 +344,35 @@ def test_bank_job_killed_after_its_last_checkpoint_resumes_to_the_same_record(tm
     resumed, _ = job(tmp_path / "run")
     assert resumed["train_loss"] == ref["train_loss"] is not None
     assert resumed["train_accuracy"] == ref["train_accuracy"]
+
+
+def test_small_cnn_pools_before_relu_with_the_numbers_of_relu_before_pool(digits):
+    """SmallCNN pools, then applies ReLU (cheaper), and pools by the maxima of the four quarters
+    when no gradient is recorded (faster); training and inference give the numbers, bit for bit,
+    of the textbook order ReLU -> max_pool2d, on images with flat (tied) backgrounds too."""
+    import copy
+
+    class ReluFirst(SmallCNN):
+        def features(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            return F.relu(self.fc1(x.flatten(1)))
+
+    x, y, _, _ = digits
+    ours = build_model("small_cnn", n_classes=10, in_channels=1, image_size=8, generator=torch.Generator().manual_seed(2))
+    ref = ReluFirst(1, 10, 8)
+    ref.load_state_dict(copy.deepcopy(ours.state_dict()))
+    cfg = TrainConfig(epochs=2, batch_size=64, optimizer="sgd", lr=0.05)
+    for m in (ours, ref):
+        train_model(m, x[:600], y[:600], cfg, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), ref.state_dict().values()))
+    assert torch.equal(predict(ours, x), predict(ref, x))  # inference pools by maxima of quarters: same logits
+    with torch.enable_grad():  # the pooling kernel (autograd on) gives the numbers inference gives
+        assert torch.equal(ours(x[:300]).detach(), predict(ours, x[:300]))
+    from reprosuite.models.cnn import _max_pool_2x2
+
+    z = torch.randn(3, 4, 7, 9)
+    z[:, :, :4, :4] = 0.5  # ties
+    z[0, 0, 0, 1] = float("nan")
+    assert torch.equal(_max_pool_2x2(z).isnan(), F.max_pool2d(z, 2).isnan())
+    assert torch.equal(_max_pool_2x2(z).nan_to_num(), F.max_pool2d(z, 2).nan_to_num())

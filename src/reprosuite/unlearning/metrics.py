@@ -15,20 +15,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # torch is imported where it computes: the report's tables (avg_gap) stay torch-free
+    import torch
 
 
 def forget_centre(feat_forget: torch.Tensor) -> torch.Tensor:
     """c_f = normalise(mean of the raw D_f embeddings); (N_f, D) -> (D,)."""
+    import torch.nn.functional as F
+
     return F.normalize(feat_forget.mean(0), dim=0)
 
 
 def cosine_to_centre(feat: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
     """s(x) = cos(e(x), c_f); (N, D), (D,) -> (N,)."""
+    import torch.nn.functional as F
+
     return F.normalize(feat, dim=1) @ F.normalize(centre, dim=0)
 
 
@@ -50,6 +55,8 @@ def assign_bins(s: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def true_class_prob(logits: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     """p(y|x); (N, K), (N,) -> (N,)."""
+    import torch.nn.functional as F
+
     return F.softmax(logits.double(), 1).gather(1, y.view(-1, 1)).squeeze(1).numpy()
 
 

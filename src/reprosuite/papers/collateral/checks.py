@@ -39,7 +39,7 @@ def split_exact(tables, **_):
 def shared_bins(tables, **_):
     """Claim 2: every model's bins have the same edges and counts, and they match edges and counts
     recomputed from the s(x) that each unlearning job recomputed from the original on its own
-    (``point`` rows); counts sum to the split size."""
+    (``point`` rows, one set per unlearning run, i.e. per (method, seed)); counts sum to the split size."""
     t = pd.concat([tables["unlearn"], tables["reference"]], ignore_index=True)
     b = t[t["row"] == "bin"]
     keys = ["cell", "split", "binning", "bin"]
@@ -49,9 +49,9 @@ def shared_bins(tables, **_):
     size = {"test": "n_test_eval", "retain": "n_retain_eval"}
     bad_sum = sum(int(r["count"] != agg.loc[r["cell"], size[r["split"]]]) for _, r in sums.iterrows())
     pts = t[t["row"] == "point"]
-    bad_recomputed, n_jobs = 0, 0
+    bad_recomputed, n_runs = 0, 0
     for (cell, _method, _seed), p in pts.groupby(["cell", "method", "seed"]):
-        n_jobs += 1
+        n_runs += 1
         s = p.sort_values("point")["s"].to_numpy(dtype=float)
         for binning, rows in b[(b["cell"] == cell) & (b["split"] == "test")].groupby("binning"):
             rows = rows.drop_duplicates("bin").sort_values("bin")
@@ -63,11 +63,12 @@ def shared_bins(tables, **_):
             recorded = np.append(rows["bin_lo"].to_numpy(float), rows["bin_hi"].to_numpy(float)[-1])
             bad_recomputed += int(not np.allclose(recorded, edges, rtol=0, atol=1e-6)
                                   or not np.array_equal(rows["count"].to_numpy(int), counts))
-    ok = spread == 1 and bad_sum == 0 and n_jobs > 0 and bad_recomputed == 0
+    ok = spread == 1 and bad_sum == 0 and n_runs > 0 and bad_recomputed == 0
     n_models = b.groupby(["method", "seed"]).ngroups
     return Outcome(ok, f"{n_models} models; distinct values per bin: {spread}; splits whose counts miss the size: "
-                       f"{bad_sum}; jobs whose recomputed s(x) gives other edges or counts: {bad_recomputed} of {n_jobs}",
-                   "1 distinct value per bin; 0 mismatches; >= 1 job recomputed s(x), 0 disagree")
+                       f"{bad_sum}; unlearning runs whose s(x), recomputed by their job, gives other edges or counts: "
+                       f"{bad_recomputed} of {n_runs}",
+                   "1 distinct value per bin; 0 mismatches; >= 1 run with recomputed s(x), 0 disagree")
 
 
 def ripple_ga(tables, r2_min: float, **_):

@@ -77,11 +77,18 @@ def _curve(b: pd.DataFrame, metric: str):
     return g["x"].to_numpy(), g["m"].to_numpy(), np.nan_to_num(g["s"].to_numpy())
 
 
+def _bins_and_aggregates(tables) -> pd.DataFrame:
+    """unlearn + reference rows the figures draw (not the ~10^5 per-point rows)."""
+    return pd.concat([f[f["row"].isin(["bin", "aggregate"])] for f in (tables["unlearn"], tables["reference"])],
+                     ignore_index=True)
+
+
 def fig3(tables, cfg):
     main = cfg.main
-    t = pd.concat([tables["unlearn"], tables["reference"]], ignore_index=True)
+    t = _bins_and_aggregates(tables)
     cell = sorted(t["cell"].dropna().unique())[0]
     b = t[(t["row"] == "bin") & (t["cell"] == cell) & (t["binning"] == "equal_width")]
+    agg = t[t["row"] == "aggregate"]
     methods = [m for m in METHOD_PANELS if m in set(b["method"])]
     metrics = ("mismatch_a", "err_gap_b")
     fig, axes = plt.subplots(len(metrics), len(methods), figsize=(3.3 * len(methods), 3.2 * len(metrics)),
@@ -100,7 +107,7 @@ def fig3(tables, cfg):
                 color = "tab:blue" if method == "ltd" else "tab:red"
                 ax.plot(x, m, style, marker="o", ms=3, color=color, label=f"{split}")
                 ax.fill_between(x, m - s, m + s, color=color, alpha=0.15)
-            ua = t[(t["row"] == "aggregate") & (t["method"] == method)]["ua"].mean()
+            ua = agg[agg["method"] == method]["ua"].mean()
             ax.set_title(f"{NAMES[method]} (UA {ua:.2f})", fontsize=9)
             ax.set_xlabel("cosine similarity to forget centre s(x)")
             if j == 0:
@@ -114,7 +121,7 @@ def fig3(tables, cfg):
 
 
 def fig4(tables, cfg):
-    t = pd.concat([tables["unlearn"], tables["reference"]], ignore_index=True)
+    t = _bins_and_aggregates(tables)
     agg = t[t["row"] == "aggregate"]
     ret = agg[agg["method"].isin(["retrain", "retrain_floor"])]
     metrics = (("ra_class", "RA, retained class c"), ("ua", "UA on D_f"), ("ta_class", "TA, test class c"))

@@ -550,6 +550,6 @@ def test_linear_family_equals_simulator(loss):
             sim.step(x, y, lr=0.3, w=blocks)
     xe, ye = torch.randn(50, f, generator=gen), torch.randint(0, c, (50,), generator=gen)
     for m, (sim, _) in enumerate(sims):
-        assert torch.allclose(fam.params[m], sim.flat, atol=1e-6)
+        assert torch.allclose(fam.params(m), sim.flat, atol=1e-6)
         assert torch.allclose(fam.node_losses(m, xe, ye), sim.evaluate(xe, ye, at="nodes")[0], atol=1e-6)
         assert torch.allclose(fam.mean_loss(m, slice(0, n), xe, ye), sim.evaluate(xe, ye, at="xbar", slots=slice(0, n))[0])

@@ -7,7 +7,7 @@ members come from the mixing matrix only. Losses are recorded at x̄ and average
 One job runs every model, family member and seed (``fig2_seeds``), a model at a time in one
 ``gossip.linear.LinearFamily``: per member the n nodes of every seed (seed-major slots, W
 block-diagonal with one block per seed); each round's minibatches are gathered once and read by
-every member, and the members' weight gradients are one batched matmul. Each
+every member, and the members' logits and weight gradients are one batched matmul each. Each
 seed draws from its own generator (the ``batches`` stage of that seed, as a job per seed did), so
 a (member, seed) run computes what it computed alone. The gossip W X uses the structure of the
 family members (low rank plus a multiple of I, Kronecker products; ``gossip.operators``): the
@@ -81,9 +81,9 @@ def run_model(c, *, model: str, members, seeds, x, y, generators, device: str, p
         if it % c.eval_every == 0 or it == c.iterations:
             for m, base in enumerate(bases):
                 # (n * seeds,): every node's mean training loss
-                loss_n = fam.node_losses(m, x, y) if moments is None else ridge_losses(fam.params[m], moments, fam.c)
+                loss_n = fam.node_losses(m, x, y) if moments is None else ridge_losses(fam.params(m), moments, fam.c)
                 for seed, sl in zip(seeds, seed_slots):
-                    theta = fam.params[m][sl]  # (n, D)
+                    theta = fam.params(m, sl)  # (n, D)
                     bar = theta.mean(dim=0)
                     reg_x = 0.5 * l2 * float((bar**2).sum())
                     reg_n = 0.5 * l2 * float((theta**2).sum(dim=1).mean())

@@ -401,3 +401,155 @@ def test_search_never_exceeds_budget():
             if n >= 8:
                 assert res.chosen_k == 8
     assert grid_cost(candidates(64), 100) == (700, 12700)
+
+
+def test_pool_relu_is_max_pool_of_relu_bit_for_bit():
+    """LeNet-GN's pool (models/lenet.py) gives max_pool2d(relu(x), 2)'s values and gradients exactly,
+    ties included (integer inputs: many equal maxima, many windows <= 0)."""
+    from reprosuite.models.lenet import pool_relu
+
+    gen = torch.Generator().manual_seed(0)
+    for x in (torch.randint(-2, 3, (3, 5, 8, 12), generator=gen).float(), torch.randn(3, 5, 8, 12, generator=gen)):
+        g = torch.randn(3, 5, 4, 6, generator=gen)
+        a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        want = nn.functional.max_pool2d(nn.functional.relu(a), 2)
+        got = pool_relu(b)
+        want.backward(g)
+        got.backward(g)
+        assert torch.equal(got, want) and torch.equal(b.grad, a.grad)
+        with torch.no_grad():  # evaluation: strided slices instead of ATen's pooling kernel
+            assert torch.equal(pool_relu(x), want)
+
+
+def _stack_ctx():
+    class Ctx:
+        state = None
+
+        def load_state(self):
+            return self.state
+
+        def save_state(self, s):
+            self.state = s
+
+        def progress(self, it, total=None, desc=""):
+            return it
+
+    return Ctx()
+
+
+@pytest.mark.parametrize("home", ["travels", "stays"])
+def test_stacked_runs_equal_separate_runs(home):
+    """train_runs with a D-SGD run and a TELEPORTATION run on two data streams gives the records of
+    each run trained alone, bit for bit, and resumes from its checkpoint to the same records."""
+    from reprosuite.gossip.teleport import SlotSampler
+    from reprosuite.gossip.training import EvalSets, MixingPlan, Run, train, train_runs
+
+    class HP:
+        epochs, lr, lr_min, warmup_epochs, warmup_lr, eval_every, eval_on = 3, 0.1, 0.0, 0, 0.0, 1, "both"
+
+    n, gen = 4, torch.Generator().manual_seed(0)
+    x, y = torch.randn(80, 3, generator=gen), torch.randint(0, 2, (80,), generator=gen)
+    test = EvalSets(x[:10], y[:10], torch.arange(5))
+    shards = {"a": [np.arange(i * 20, (i + 1) * 20) for i in range(n)], "b": [np.arange(i, 80, n) for i in range(n)]}
+    inits = {"a": nn.Linear(3, 2), "b": nn.Linear(3, 2)}
+    kinds = [("a", None), ("b", 3), ("a", 2)]  # (stream, k): D-SGD on stream a, TELEPORTATION k = 3 and 2
+
+    def plan(k, i):
+        if k is None:
+            return MixingPlan(topologies.mixing_matrix("ring", n=n), n_nodes=n, account=True, batch_size=5)
+        return MixingPlan(topologies.mixing_matrix("ring", n=k), n_nodes=n, account=True, batch_size=5,
+                          sampler=SlotSampler(n, k, rng=np.random.default_rng(i)))
+
+    def sim(model, slots):
+        return GossipSimulator(model, n_slots=slots, momentum=0.9, momentum_home=home, n_nodes=n * len(kinds))
+
+    def streams():
+        return {key: (NodeBatches(s, batch_size=5), torch.Generator().manual_seed(ord(key))) for key, s in shards.items()}
+
+    alone = []
+    for i, (key, k) in enumerate(kinds):
+        p = plan(k, i)
+        one = GossipSimulator(inits[key], n_slots=p.k, momentum=0.9, momentum_home=home, n_nodes=n)
+        batches, g = streams()[key]
+        alone.append(list(train(_stack_ctx(), sim=one, batches=batches, gen=g, x_train=x, y_train=y, test=test, hp=HP,
+                                plan=p, base={"run": i})))
+
+    def stacked(ctx):
+        runs = [Run(plan(k, i), key, {"run": i}) for i, (key, k) in enumerate(kinds)]
+        both = sim(inits["a"], sum(r.plan.k for r in runs))
+        start = 0
+        for run, (key, _) in zip(runs, kinds):
+            both.start_from(inits[key], slice(start, start + run.plan.k))
+            start += run.plan.k
+        return train_runs(ctx, sim=both, runs=runs, streams=streams(), x_train=x, y_train=y, test=test, hp=HP)
+
+    rows = list(stacked(_stack_ctx()))
+    for i in range(len(kinds)):
+        assert [r for r in rows if r["run"] == i] == alone[i]
+    ctx = _stack_ctx()
+    it = stacked(ctx)
+    first = [next(it) for _ in kinds]
+    it.close()  # killed after epoch 1
+    assert ctx.state["epoch"] == 1
+    assert list(stacked(ctx)) == rows and rows[: len(kinds)] == first
+
+
+def test_block_diagonal_gossip_equals_per_block():
+    model = nn.Linear(3, 2)
+    sim = GossipSimulator(model, n_slots=7, loss_fn=cross_entropy)
+    sim.flat = torch.randn(7, 8)
+    blocks = [torch.tensor(topologies.mixing_matrix("ring", n=4), dtype=torch.float32), torch.full((3, 3), 1 / 3)]
+    want = torch.cat([blocks[0] @ sim.flat[:4], blocks[1] @ sim.flat[4:]])
+    sim.apply(torch.zeros(7, 8), lr=0.1, w=blocks)
+    assert torch.equal(sim.flat, want)
+    with pytest.raises(ValueError, match="cover 7 slots; expected 8"):
+        GossipSimulator(model, n_slots=8).apply(torch.zeros(8, 8), lr=0.1, w=blocks)
+
+
+@pytest.mark.parametrize("family, members", [("kronecker", ("complete", "hypercube", "ring")), ("spectral", ("spike", "flat", "graded"))])
+def test_mixing_operators_equal_dense_w(family, members):
+    """Structured gossip (gossip/operators.py): low rank + αI, Kronecker, sparse, for I_S ⊗ W."""
+    from reprosuite.gossip.operators import mixing_operator
+
+    x = torch.randn(3 * 64, 20, generator=torch.Generator().manual_seed(0))
+    kinds = set()
+    for member in members:
+        w = topologies.family_matrix(family, member, n=64)
+        op = mixing_operator(w, repeat=3)
+        kinds.add(op.kind)
+        assert len(op) == 192
+        assert torch.allclose(op(x), torch.tensor(np.kron(np.eye(3), w), dtype=torch.float32) @ x, atol=1e-5)
+    assert kinds == ({"lowrank", "kronecker"} if family == "kronecker" else {"lowrank", "dense"})
+    assert mixing_operator(topologies.mixing_matrix("ring", n=64)).kind == "sparse"
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "ridge"])
+def test_linear_family_equals_simulator(loss):
+    """LinearFamily (members' gradients in one matmul, structured W) = GossipSimulator per member."""
+    from reprosuite.gossip.linear import LinearFamily
+    from reprosuite.gossip.operators import mixing_operator
+    from reprosuite.papers.topology.linear import ridge_loss
+
+    fn, l2 = (cross_entropy, 0.0) if loss == "cross_entropy" else (ridge_loss, 1e-2)
+    n, seeds, f, c = 8, 2, 6, 3
+    ws = [topologies.mixing_matrix("ring", n=n), topologies.mixing_matrix("complete", n=n)]
+    fam = LinearFamily(len(ws), n * seeds, f, c, loss_fn=fn, weight_decay=l2)
+    ops = [mixing_operator(w, repeat=seeds) for w in ws]
+    sims = []
+    for w in ws:
+        lin = nn.Linear(f, c)
+        nn.init.zeros_(lin.weight)
+        nn.init.zeros_(lin.bias)
+        sims.append((GossipSimulator(lin, n_slots=n * seeds, loss_fn=fn, weight_decay=l2),
+                     [torch.tensor(w, dtype=torch.float32)] * seeds))
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        x, y = torch.randn(n * seeds, 5, f, generator=gen), torch.randint(0, c, (n * seeds, 5), generator=gen)
+        fam.step(x, y, lr=0.3, mixing=ops)
+        for sim, blocks in sims:
+            sim.step(x, y, lr=0.3, w=blocks)
+    xe, ye = torch.randn(50, f, generator=gen), torch.randint(0, c, (50,), generator=gen)
+    for m, (sim, _) in enumerate(sims):
+        assert torch.allclose(fam.params(m), sim.flat, atol=1e-6)
+        assert torch.allclose(fam.node_losses(m, xe, ye), sim.evaluate(xe, ye, at="nodes")[0], atol=1e-6)
+        assert torch.allclose(fam.mean_loss(m, slice(0, n), xe, ye), sim.evaluate(xe, ye, at="xbar", slots=slice(0, n))[0])

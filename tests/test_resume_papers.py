@@ -32,9 +32,9 @@ from .test_workflow import SNAKEMAKE, _copy_workflow, _snakemake
 
 # paper: (experiment, shard, overrides, wall-clock columns of its records)
 CASES = {
-    "topology": ("fig3", "ring-a0.1",
+    "topology": ("fig3", "all",  # every (topology, α) run of the seed, stacked in one simulator
                  "fig3.n_train=1024;fig3.n_test=500;fig3.n_test_nodes=100;fig3.epochs=6", ()),
-    "teleportation": ("tab2", "tele-ring-k4-a0.1",  # slots teleported by a sampler: its state resumes too
+    "teleportation": ("tab2", "all",  # D-SGD and TELEPORTATION stacked: the sampler's state resumes too
                       "tab2.n_train=1024;tab2.n_test=500;tab2.n_test_nodes=100;tab2.epochs=6", ()),
     "collateral": ("models", "original", "main.n_train=1000;main.n_test=500;main.train.epochs=4",
                    ("train_wall_time_s",)),

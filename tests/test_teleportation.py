@@ -66,10 +66,7 @@ def test_fig2_records_and_tables():
     from reprosuite.papers.teleportation import plots, synthetic, tables
 
     cfg = _tiny()
-    rows = []
-    for n in cfg.fig2.n_values:
-        rows += list(synthetic.run_fig2(cfg, Ctx(), {"n": n}))
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(list(synthetic.run_fig2(cfg, Ctx(), {"n_values": list(cfg.fig2.n_values)})))
     assert set(df["method"]) == {"dsgd", "tele"} and (df["dataset"] == "synthetic").all()
     assert (df["iterations_to_target"] <= cfg.fig2.iterations).all()
     assert len(df) == len(cfg.fig2.lrs) * len(cfg.fig2.seeds) * df.groupby(["method", "graph", "n", "k"]).ngroups
@@ -84,7 +81,7 @@ def test_alg2_within_budget_and_costs():
     from reprosuite.papers.teleportation import synthetic, tables
 
     cfg = _tiny()
-    df = pd.DataFrame(list(synthetic.run_alg2(cfg, Ctx(), {"n": 16})))
+    df = pd.DataFrame(list(synthetic.run_alg2(cfg, Ctx(), {"n_values": [16]})))
     s = df[df["kind"] == "search"]
     assert (s["search_iterations"] <= s["budget"]).all() and (s["budget"] == 2 * cfg.alg2.horizon).all()
     waves = s[s["schedule"] == "parallel_waves"]
@@ -107,7 +104,7 @@ def test_tab2_run_resumes_and_accounts(tmp_path):
     cfg = load_config(PAPER, "smoke")
     cfg = dataclasses.replace(cfg, tab2=dataclasses.replace(cfg.tab2, n_train=None, n_test=None, n_test_nodes=100,
                                                             n_nodes=8, epochs=2, tele_ks=(3,)))
-    shard = {"method": "tele", "graph": "ring", "k": 3, "alpha": 0.1}
+    shard = {"methods": [["tele", "ring", 3]], "alphas": [0.1], "rounds_factor": 1}
     orig = tele_nn.image_dataset
     tele_nn.image_dataset = lambda name, data_dir=None: fake
     try:

@@ -216,9 +216,9 @@ def test_fig3_resumes_from_checkpoint_identically():
         warmup_epochs=0, batch_size=32, eval_every=1))
 
     def Ctx():  # noqa: N802
-        return FakeContext(experiment="fig3", paper="topology", shard="ring-a10")
+        return FakeContext(experiment="fig3", paper="topology", shard="all")
 
-    shard = {"topology": "ring", "alpha": 10.0}
+    shard = {"topologies": ["ring"], "alphas": [10.0]}
     full = list(nn_exp.run_fig3(cfg, Ctx(), shard))
     ctx = Ctx()
     gen = nn_exp.run_fig3(cfg, ctx, shard)

@@ -52,9 +52,11 @@ def teleport_time(prev: Sequence[int] | np.ndarray, nodes: Sequence[int] | np.nd
     raise ValueError(f"teleport_cost = {mode!r}; allowed: max_link, tau")
 
 
-def training_resources(epochs: int, n_train: int | None, *, full: int = 60_000, mem_mb: int = 3000) -> dict[str, int]:
+def training_resources(epochs: int, n_train: int | None, *, full: int = 60_000, mem_mb: int = 3000,
+                       runs: float = 1.0) -> dict[str, int]:
     """Scheduler resources of one decentralized training job, following the scale: about 0.75 s of
     CPU per epoch and 1,000 training examples for LeNet-GN on 25 nodes (default-scale jobs, with a
-    3x margin); a job over an hour asks for a GPU (paper scale)."""
-    minutes = max(15, int(epochs * (n_train or full) / 1000 * 0.75 / 60) + 1)
+    3x margin), times ``runs`` (a job that stacks several runs: their slots / 25); a job over an
+    hour asks for a GPU (paper scale)."""
+    minutes = max(15, int(epochs * (n_train or full) / 1000 * 0.75 / 60 * runs) + 1)
     return {"mem_mb": mem_mb, "runtime": minutes, "gpu": int(minutes >= 60)}

@@ -8,7 +8,9 @@ Python loop over slots.
 
 For D-SGD slot i is node i. For teleportation-style methods the caller passes, each round, the
 batch of the node a slot currently sits on (``NodeBatches.draw(assignment)``) and any k x k
-(possibly time-varying) W. Momentum buffers are indexed by slot, so they travel with the slot
+(possibly time-varying) W. Several independent runs can share one simulator (one batched
+forward/backward for all of them): W is then a list of diagonal blocks, one per run's
+consecutive slots, and ``xbar``/``consensus_distance``/``evaluate`` take the run's ``slots``. Momentum buffers are indexed by slot, so they travel with the slot
 (``momentum_home="travels"``, the default); with ``momentum_home="stays"`` there is one buffer per
 *node* (``n_nodes`` of them) and a slot uses the buffer of the node it currently sits on
 (``nodes`` argument of ``step``/``apply``).
@@ -24,6 +26,25 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # per-example: (..., C), (...) -> (...)
+
+
+def reuse_freed_memory() -> None:
+    """Keep freed memory in this process for the next tensor of the same size (glibc only).
+
+    A simulation allocates and frees tensors of tens of MB every round; by default glibc returns
+    each to the kernel (mmap/munmap), and the next one page-faults in again: 15-30% of a stacked
+    LeNet-GN job's CPU time was kernel time. With the mmap threshold and the trim threshold at
+    1 GiB the allocator reuses the freed blocks. It changes no result, only where memory comes from.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc (macOS, musl): the default allocator
+        pass
 
 
 def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -55,6 +76,11 @@ def linear_grouped_forward(params: dict[str, torch.Tensor], x: torch.Tensor,
 
 class GossipSimulator:
     """k stacked copies of ``model`` trained by D-SGD (local step, then gossip with W)."""
+
+    # slots per batched forward/backward: many slots at once (stacked runs) make tensors that
+    # outgrow the caches and are freshly mapped by the allocator on every call (~1.5x slower
+    # per slot at 200 slots of LeNet-GN on CPU); every slot's arithmetic is the same either way
+    slot_chunk = 50
 
     def __init__(self, model: nn.Module, *, n_slots: int, loss_fn: LossFn = cross_entropy, momentum: float = 0.0,
                  weight_decay: float = 0.0, mix_momentum: bool = False, device: str = "cpu",
@@ -104,20 +130,35 @@ class GossipSimulator:
     def _forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return functional_call(self.model, params, (x,))
 
-    def xbar(self) -> torch.Tensor:
-        """Average model x̄. # (d,)"""
-        return self.flat.mean(dim=0)
+    def start_from(self, model: nn.Module, slots: slice = slice(None)) -> None:
+        """Every slot in ``slots`` starts at ``model``'s parameters (runs of a stacked simulator
+        may start from different models)."""
+        base = torch.cat([p.detach().reshape(-1) for _, p in model.named_parameters()])
+        self.flat[slots] = base.to(device=self.flat.device, dtype=self.dtype)
 
-    def consensus_distance(self) -> float:
-        """(1/n) ‖X - X̄‖²_F."""
-        return float(((self.flat - self.xbar()) ** 2).sum(dim=1).mean())
+    def xbar(self, slots: slice = slice(None)) -> torch.Tensor:
+        """Average model x̄ (of the slots ``slots``). # (d,)"""
+        return self.flat[slots].mean(dim=0)
+
+    def consensus_distance(self, slots: slice = slice(None)) -> float:
+        """(1/n) ‖X - X̄‖²_F (over the slots ``slots``)."""
+        return float(((self.flat[slots] - self.xbar(slots)) ** 2).sum(dim=1).mean())
 
     # --- one round --------------------------------------------------------------------------
     def local_gradients(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-slot minibatch gradients and losses; x (k, B, ...), y (k, B, ...) -> (k, d), (k,)."""
         if self._fwd is linear_grouped_forward:
             return self._linear_gradients(x, y)
-        leaf = self.flat.detach().requires_grad_(True)
+        if self.n_slots <= self.slot_chunk:
+            return self._gradients(self.flat, x, y)
+        grad, losses = torch.empty_like(self.flat), torch.empty(self.n_slots, dtype=self.dtype, device=self.flat.device)
+        for start in range(0, self.n_slots, self.slot_chunk):
+            part = slice(start, start + self.slot_chunk)
+            grad[part], losses[part] = self._gradients(self.flat[part], x[part], y[part])
+        return grad, losses
+
+    def _gradients(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        leaf = flat.detach().requires_grad_(True)
         out = self._fwd(self.unflatten(leaf), x)  # (k, B, C)
         losses = self.loss_fn(out, y).mean(dim=1)  # (k,) minibatch mean per slot
         (grad,) = torch.autograd.grad(losses.sum(), leaf)  # slot losses are separable
@@ -138,36 +179,55 @@ class GossipSimulator:
         return flat, losses.detach()
 
     def step(self, x: torch.Tensor, y: torch.Tensor, *, lr: float,
-             w: torch.Tensor | np.ndarray | None, nodes: torch.Tensor | None = None) -> torch.Tensor:
+             w, nodes: torch.Tensor | None = None) -> torch.Tensor:
         """x_i <- Σ_j W_ij (x_j - lr * m_j) with heavy-ball m_j = β m_j + g_j; returns losses (k,)."""
         grad, losses = self.local_gradients(x, y)
-        self.apply(grad, lr=lr, w=w, nodes=nodes)
+        self.apply(grad, lr=lr, w=w, nodes=nodes, scratch=True)
         return losses
 
-    def apply(self, grad: torch.Tensor, *, lr: float, w: torch.Tensor | np.ndarray | None,
-              nodes: torch.Tensor | None = None) -> None:
-        """Local SGD step with the given gradients (k, d), then gossip with W (k, k) (None: no gossip).
+    def apply(self, grad: torch.Tensor, *, lr: float, w, nodes: torch.Tensor | None = None,
+              scratch: bool = False) -> None:
+        """Local SGD step with the given gradients (k, d), then gossip with W (k, k) (None: no gossip),
+        a ``MixingOperator`` or a block-diagonal W given as its list of square blocks (stacked runs).
 
         ``nodes`` (k,) names the node each slot sits on; it matters only for ``momentum_home='stays'``.
+        ``scratch``: ``grad`` may be overwritten (in-place arithmetic, the same roundings).
         """
         if self.weight_decay:
-            grad = grad + self.weight_decay * self.flat
+            decay = self.weight_decay * self.flat
+            grad, scratch = (grad.add_(decay) if scratch else grad + decay), True
         if self.buf is not None and self.momentum_home == "stays":
             where = torch.arange(self.n_slots, device=self.flat.device) if nodes is None else torch.as_tensor(nodes, device=self.flat.device)
             local = self.buf[where].mul_(self.momentum).add_(grad)  # (k, d) gathered copy
             self.buf[where] = local
-            grad = local
+            grad, scratch = local, True
         elif self.buf is not None:
             self.buf.mul_(self.momentum).add_(grad)
-            grad = self.buf
-        half = self.flat - lr * grad  # (k, d)
+            grad, scratch = self.buf, False
+        # x - lr g; in place as (-lr g) + x, which rounds exactly like it
+        half = grad.mul_(-lr).add_(self.flat) if scratch else self.flat - lr * grad  # (k, d)
         if w is None:
             self.flat = half
             return
-        w = self.as_matrix(w)
-        self.flat = w @ half
+        self.flat = self._mix(w, half)
         if self.mix_momentum and self.buf is not None:
-            self.buf = w @ self.buf
+            self.buf = self._mix(w, self.buf)
+
+    def _mix(self, w, x: torch.Tensor) -> torch.Tensor:
+        """W x for W a matrix, a ``MixingOperator`` (gossip/operators.py) or a list of diagonal blocks."""
+        if not isinstance(w, list | tuple):
+            return w(x) if callable(w) else self.as_matrix(w) @ x
+        if sum(len(b) for b in w) != self.n_slots:
+            raise ValueError(f"W blocks cover {sum(len(b) for b in w)} slots; expected {self.n_slots}")
+        out, start = torch.empty_like(x), 0
+        for block in w:  # each run's own matmul: the same arithmetic as a simulator of that run alone
+            stop = start + len(block)
+            if callable(block):
+                out[start:stop] = block(x[start:stop])
+            else:
+                torch.mm(block, x[start:stop], out=out[start:stop])
+            start = stop
+        return out
 
     def as_matrix(self, w: torch.Tensor | np.ndarray) -> torch.Tensor:
         w = torch.as_tensor(w, dtype=self.dtype, device=self.device)
@@ -177,23 +237,28 @@ class GossipSimulator:
 
     # --- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, *, at: str = "xbar",
-                 chunk: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean loss and accuracy of x̄ (at='xbar', shapes ()) or of every slot (at='nodes', (k,))."""
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, *, at: str = "xbar", chunk: int = 2000,
+                 slots: slice = slice(None), accuracy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mean loss and accuracy of x̄ (at='xbar', shapes ()) or of every slot (at='nodes', (k,)),
+        over the slots ``slots`` (one run of a stacked simulator); accuracy None if not asked for."""
+        if at not in ("xbar", "nodes"):
+            raise ValueError(f"at = {at!r}; allowed: xbar, nodes")
         loss_sum, correct = 0.0, 0.0
+        flat = self.flat[slots]
+        mean = self.unflatten(flat.mean(dim=0)) if at == "xbar" else None
         for start in range(0, len(x), chunk):
             xb, yb = x[start:start + chunk], y[start:start + chunk]
             if at == "xbar":
-                out = self._forward(self.unflatten(self.xbar()), xb)  # (B, C)
+                out = self._forward(mean, xb)  # (B, C)
                 loss_sum = loss_sum + self.loss_fn(out, yb).sum()
-                correct = correct + (out.argmax(-1) == yb).sum().to(self.dtype)
-            elif at == "nodes":
-                out = self._fwd_shared_x(self.unflatten(self.flat), xb)  # (k, B, C)
-                loss_sum = loss_sum + self.loss_fn(out, yb.expand(out.shape[0], -1)).sum(dim=1)
-                correct = correct + (out.argmax(-1) == yb).sum(dim=1).to(self.dtype)
+                if accuracy:
+                    correct = correct + (out.argmax(-1) == yb).sum().to(self.dtype)
             else:
-                raise ValueError(f"at = {at!r}; allowed: xbar, nodes")
-        return loss_sum / len(x), correct / len(x)
+                out = self._fwd_shared_x(self.unflatten(flat), xb)  # (k, B, C)
+                loss_sum = loss_sum + self.loss_fn(out, yb.expand(out.shape[0], -1)).sum(dim=1)
+                if accuracy:
+                    correct = correct + (out.argmax(-1) == yb).sum(dim=1).to(self.dtype)
+        return loss_sum / len(x), (correct / len(x) if accuracy else None)
 
     # --- checkpoints ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor | None]:

@@ -7,6 +7,12 @@ which node each slot sits on and which W to gossip with, evaluates x̄ (the slot
 individual slots on the test set, and checkpoints after every epoch (``ctx.save_state``), so a
 killed job resumes where it stopped and yields the same records.
 
+``train_runs`` does the same for several independent ``Run``s stacked in one simulator (one job
+trains every topology or method of a seed: one batched forward/backward per round, W block-
+diagonal). Each run reads a named minibatch stream (runs with the same data split and batch
+seed share one, as separate jobs drew the same batches), has its own plan and records, and
+computes exactly what it computes alone: per-slot arithmetic does not depend on the other slots.
+
 ``MixingPlan`` covers D-SGD (slot i = node i, a fixed or cyclic W) and TELEPORTATION (k slots
 on k nodes drawn by a ``SlotSampler``), with optional accounting of samples processed,
 node-steps and simulated time on a heterogeneous network (``gossip.cost``).
@@ -64,7 +70,7 @@ class MixingPlan:
         self.sim_time = 0.0
 
     def bind(self, sim: GossipSimulator) -> None:
-        self._w = [sim.as_matrix(m) for m in self.mats]
+        self._w = [torch.as_tensor(m, dtype=sim.dtype, device=sim.device) for m in self.mats]
 
     def next(self, round_: int) -> tuple[np.ndarray | None, torch.Tensor]:
         """(nodes of the slots or None for identity, W) of this round; updates the accounting."""
@@ -102,6 +108,16 @@ class MixingPlan:
 
 
 @dataclass
+class Run:
+    """One training run inside a stacked simulator: its consecutive slots (``plan.k`` of them), the
+    key of the minibatch stream it reads and the columns of its records."""
+
+    plan: MixingPlan
+    stream: str
+    base: dict[str, Any]
+
+
+@dataclass
 class EvalSets:
     """Test tensors: x̄ is evaluated on (x, y), the individual slots on the subset ``nodes``."""
 
@@ -134,45 +150,89 @@ def train(ctx, *, sim: GossipSimulator, batches: NodeBatches, gen: torch.Generat
     ``eval_on`` in {xbar, nodes, both}. Rows: ``base``, epoch, rounds, train_loss_node_mean,
     consensus_distance, the plan's accounting, then test metrics at evaluation epochs.
     """
-    rpe = rounds_per_epoch or batches.rounds_per_epoch
-    plan.bind(sim)
-    stream = _Stream(batches, gen)
+    yield from train_runs(ctx, sim=sim, runs=[Run(plan, "batches", base)], streams={"batches": (batches, gen)},
+                          x_train=x_train, y_train=y_train, test=test, hp=hp, rounds_per_epoch=rounds_per_epoch,
+                          desc=desc)
+
+
+def train_runs(ctx, *, sim: GossipSimulator, runs: Sequence[Run],
+               streams: dict[str, tuple[NodeBatches, torch.Generator]], x_train: torch.Tensor, y_train: torch.Tensor,
+               test: EvalSets, hp: Any, rounds_per_epoch: int | None = None,
+               desc: str = "train") -> Iterator[dict[str, Any]]:
+    """``train`` for several runs stacked in ``sim`` (run r on the next ``runs[r].plan.k`` slots),
+    each reading minibatches from ``streams[run.stream]``; per epoch one row per run, in run order.
+    Every stream must have the same rounds per epoch (equal-size shards of one data set);
+    ``rounds_per_epoch`` overrides it (TELEPORTATION's epochs counted in samples)."""
+    sizes = [run.plan.k for run in runs]
+    if sum(sizes) != sim.n_slots:
+        raise ValueError(f"the runs have {sum(sizes)} slots; the simulator has {sim.n_slots}")
+    per_epoch = {b.rounds_per_epoch for b, _ in streams.values()}
+    if len(per_epoch) != 1:
+        raise ValueError(f"stacked runs need streams with equal rounds per epoch; got {sorted(per_epoch)}")
+    rpe = rounds_per_epoch or per_epoch.pop()
+    bounds = np.cumsum([0, *sizes])  # run r: slots bounds[r] .. bounds[r + 1] - 1
+    slots = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    # momentum_home='stays' keeps one buffer per node: run r owns buffer rows r*n .. r*n + n - 1
+    stays = sim.buf is not None and sim.momentum_home == "stays"
+    offsets = np.cumsum([0] + [run.plan.n_nodes for run in runs])
+    for run in runs:
+        run.plan.bind(sim)
+    feeds = {key: _Stream(b, g) for key, (b, g) in streams.items()}
     rows, start = [], 0
     state = ctx.load_state()
     if state is not None:
         sim.load_state_dict(state["sim"])
-        gen.set_state(state["generator"])
         rows, start = state["rows"], state["epoch"]
-        stream.block, stream.pos = state.get("block"), state.get("pos", 0)
-        if "plan" in state:
-            plan.set_state(state["plan"])
+        for key, feed in feeds.items():
+            feed.gen.set_state(state["streams"][key]["generator"])
+            feed.block, feed.pos = state["streams"][key]["block"], state["streams"][key]["pos"]
+        for run, plan_state in zip(runs, state["plans"]):
+            run.plan.set_state(plan_state)
         yield from rows
     for epoch in ctx.progress(range(start, hp.epochs), total=hp.epochs - start, desc=desc):
         losses = []
         for r in range(rpe):
             round_ = epoch * rpe + r
-            idx = stream.next()  # (n_nodes, B)
-            nodes, w = plan.next(round_)
-            if nodes is not None:
-                nodes = torch.as_tensor(nodes, device=idx.device)
-                idx = idx[nodes]  # (k, B): each slot reads its current node's minibatch
+            drawn = {key: feed.next() for key, feed in feeds.items()}  # (n_nodes, B) per stream
+            idx, ws, where = [], [], []
+            for run, offset in zip(runs, offsets):
+                nodes, w = run.plan.next(round_)
+                batch = drawn[run.stream]
+                if nodes is None:
+                    nodes = torch.arange(run.plan.k, device=batch.device)  # slot i is node i
+                else:
+                    nodes = torch.as_tensor(nodes, device=batch.device)
+                    batch = batch[nodes]  # (k, B): each slot reads its current node's minibatch
+                idx.append(batch)
+                ws.append(w)
+                where.append(nodes + int(offset))
+            idx, w = (idx[0], ws[0]) if len(runs) == 1 else (torch.cat(idx), ws)
             lr = learning_rate(hp, round_=round_, rounds_per_epoch=rpe)
+            nodes = torch.cat(where) if stays else None
             losses.append(sim.step(x_train[idx], y_train[idx], lr=lr, w=w, nodes=nodes))
-        row = {**base, "epoch": epoch + 1, "rounds": (epoch + 1) * rpe,
-               "train_loss_node_mean": float(torch.stack(losses).mean()), "consensus_distance": sim.consensus_distance(),
-               **plan.record()}
-        if (epoch + 1) % hp.eval_every == 0 or epoch + 1 == hp.epochs:
-            if hp.eval_on in ("xbar", "both"):
-                loss, acc = sim.evaluate(test.x, test.y, at="xbar")
-                row |= {"test_loss_xbar": float(loss), "test_accuracy_xbar": float(acc)}
-            if hp.eval_on in ("nodes", "both"):
-                loss, acc = sim.evaluate(test.x[test.nodes], test.y[test.nodes], at="nodes")
-                row |= {"test_loss_node_mean": float(loss.mean()), "test_accuracy_node_mean": float(acc.mean()),
-                        "test_accuracy_node_min": float(acc.min())}
-        rows.append(row)  # every epoch: train loss and consensus distance; test metrics at eval epochs
-        ctx.save_state({"sim": sim.state_dict(), "generator": gen.get_state(), "rows": rows, "epoch": epoch + 1,
-                        "block": stream.block, "pos": stream.pos, "plan": plan.state()})
-        yield row
+        for run, sl in zip(runs, slots):
+            rows.append(_epoch_row(sim, run, sl, epoch, rpe, losses, test, hp))
+        ctx.save_state({"sim": sim.state_dict(), "rows": rows, "epoch": epoch + 1, "plans": [r.plan.state() for r in runs],
+                        "streams": {key: {"generator": f.gen.get_state(), "block": f.block, "pos": f.pos}
+                                    for key, f in feeds.items()}})
+        yield from rows[-len(runs):]
+
+
+def _epoch_row(sim: GossipSimulator, run: Run, sl: slice, epoch: int, rpe: int, losses: list[torch.Tensor],
+               test: EvalSets, hp: Any) -> dict[str, Any]:
+    """Every epoch: train loss and consensus distance of the run's slots; test metrics at eval epochs."""
+    own = torch.stack([loss[sl] for loss in losses])  # (rounds, k)
+    row = {**run.base, "epoch": epoch + 1, "rounds": (epoch + 1) * rpe, "train_loss_node_mean": float(own.mean()),
+           "consensus_distance": sim.consensus_distance(sl), **run.plan.record()}
+    if (epoch + 1) % hp.eval_every == 0 or epoch + 1 == hp.epochs:
+        if hp.eval_on in ("xbar", "both"):
+            loss, acc = sim.evaluate(test.x, test.y, at="xbar", slots=sl)
+            row |= {"test_loss_xbar": float(loss), "test_accuracy_xbar": float(acc)}
+        if hp.eval_on in ("nodes", "both"):
+            loss, acc = sim.evaluate(test.x[test.nodes], test.y[test.nodes], at="nodes", slots=sl)
+            row |= {"test_loss_node_mean": float(loss.mean()), "test_accuracy_node_mean": float(acc.mean()),
+                    "test_accuracy_node_min": float(acc.min())}
+    return row
 
 
 def image_tensor(x: np.ndarray, device: str, *, mean: float | Sequence[float],

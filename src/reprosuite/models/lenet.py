@@ -29,7 +29,24 @@ class LeNetGN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28) -> (B, n_classes)
-        return self.classifier(self.features(x).flatten(1))
+        f = self.features  # the layers of ``features`` in order, ReLU + max-pool fused (pool_relu)
+        h = f[3](pool_relu(f[0](x)))
+        h = f[7](pool_relu(f[4](h)))
+        return self.classifier(h.flatten(1))
+
+
+def pool_relu(x: torch.Tensor) -> torch.Tensor:
+    """max_pool2d(relu(x), 2) computed as relu(max_pool2d(x, 2)): the same values and, bit for bit,
+    the same gradient (the first maximum of a window takes the window's gradient, ReLU passes it
+    where the maximum is > 0, as ReLU's own backward does before the pool), with the ReLU on a
+    quarter of the elements. Without autograd (evaluation) the window maximum comes from strided
+    slices, about 4x faster than ATen's CPU pooling kernel (which also computes indices)."""
+    if (torch.is_grad_enabled() and x.requires_grad) or x.ndim != 4 or x.shape[-1] % 2 or x.shape[-2] % 2:
+        return F.relu(F.max_pool2d(x, 2))
+    n, c, h, w = x.shape
+    v = x.view(n, c, h // 2, 2, w // 2, 2) if x.is_contiguous() else x.reshape(n, c, h // 2, 2, w // 2, 2)
+    rows = torch.maximum(v[:, :, :, 0], v[:, :, :, 1])  # (N, C, H/2, W/2, 2): max of the two rows
+    return torch.maximum(rows[..., 0], rows[..., 1]).clamp_min_(0)
 
 
 def grouped_forward(params: dict[str, torch.Tensor], x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
@@ -53,7 +70,7 @@ def grouped_forward(params: dict[str, torch.Tensor], x: torch.Tensor, shared_inp
         weight = params[f"{conv}.weight"]  # (k, C_out, C_in, 5, 5)
         conv_groups = 1 if (shared_input and layer == 0) else k
         h = F.conv2d(h, weight.reshape(-1, *weight.shape[2:]), params[f"{conv}.bias"].reshape(-1), groups=conv_groups)
-        h = F.max_pool2d(F.relu(h), 2)
+        h = pool_relu(h)  # = max_pool2d(relu(h), 2), values and gradients
         h = F.group_norm(h, k * groups, params[f"{norm}.weight"].reshape(-1), params[f"{norm}.bias"].reshape(-1))
     h = h.reshape(b, k, -1).transpose(0, 1)  # (k, B, 256), channel-major per model as in flatten(1)
     for i, name in enumerate(("classifier.0", "classifier.2", "classifier.4")):

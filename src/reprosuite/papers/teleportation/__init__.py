@@ -183,11 +183,12 @@ class TeleportationConfig:
 
 
 def _fig2_shards(cfg):
-    return {f"n{n}": {"n": n} for n in cfg.fig2.n_values}
+    """One job for every n (papers/teleportation/synthetic.py): start-up paid once."""
+    return {"all": {"n_values": list(cfg.fig2.n_values)}}
 
 
 def _alg2_shards(cfg):
-    return {f"n{n}": {"n": n} for n in cfg.alg2.n_values}
+    return {"all": {"n_values": list(cfg.alg2.n_values)}}
 
 
 def tab2_methods(c: Tab2Config) -> list[tuple[str, str, int]]:
@@ -196,10 +197,29 @@ def tab2_methods(c: Tab2Config) -> list[tuple[str, str, int]]:
             + [("tele", c.tele_graph, k) for k in c.tele_ks])
 
 
+def tab2_groups(c: Tab2Config) -> dict[int, list[tuple[str, str, int]]]:
+    """Tab. 2 rows by rounds per epoch (in units of the data's rounds per epoch): 1 for D-SGD and
+    for ``epoch_def = iterations``, n / k for TELEPORTATION with ``epoch_def = samples``."""
+    groups: dict[int, list[tuple[str, str, int]]] = {}
+    for m, g, k in tab2_methods(c):
+        factor = 1 if m == "dsgd" or c.epoch_def == "iterations" else max(1, round(c.n_nodes / k))
+        groups.setdefault(factor, []).append((m, g, k))
+    return groups
+
+
 def _tab2_shards(cfg):
+    """One job per seed and rounds-per-epoch class (one class, ``all``, unless epoch_def = samples):
+    its runs (every method and α) are stacked in one simulator (papers/teleportation/nn.py)."""
+    groups = tab2_groups(cfg.tab2)
+    alphas = [float(a) for a in cfg.tab2.alphas]
+    return {("all" if len(groups) == 1 else f"x{f}"): {"methods": [list(m) for m in ms], "alphas": alphas, "rounds_factor": f}
+            for f, ms in groups.items()}
+
+
+def _tab2_runs(cfg) -> float:
+    """The largest tab2 job in 25-slot LeNet-GN runs (scheduler resources)."""
     c = cfg.tab2
-    return {f"{m}-{g}-k{k}-a{a:g}": {"method": m, "graph": g, "k": k, "alpha": a}
-            for m, g, k in tab2_methods(c) for a in c.alphas}
+    return max(sum(k for _, _, k in ms) * len(c.alphas) * f for f, ms in tab2_groups(c).items()) / 25
 
 
 _MOD = "reprosuite.papers.teleportation"
@@ -214,14 +234,14 @@ PAPER = register(Paper(
                              resources=lambda cfg: {"mem_mb": 1000, "runtime": 5, "gpu": 0},
                              description="slot mixing matrices, gaps, k = n equals D-SGD, k = 1 is local SGD"),
         "fig2": Experiment("fig2", run=f"{_MOD}.synthetic:run_fig2", shards=_fig2_shards, seeds=single_seed,
-                           resources=lambda cfg: {"mem_mb": 2000, "runtime": 20, "gpu": 0},
+                           resources=lambda cfg: {"mem_mb": 2000, "runtime": 20 * len(cfg.fig2.n_values), "gpu": 0},
                            description="iterations to target on heterogeneous quadratics vs n (batched lr x seed)"),
         "alg2": Experiment("alg2", run=f"{_MOD}.synthetic:run_alg2", shards=_alg2_shards, seeds=single_seed,
-                           resources=lambda cfg: {"mem_mb": 2000, "runtime": 20, "gpu": 0},
+                           resources=lambda cfg: {"mem_mb": 2000, "runtime": 20 * len(cfg.alg2.n_values), "gpu": 0},
                            description="Algorithm 2 k search against the grid over k"),
         "tab2": Experiment("tab2", run=f"{_MOD}.nn:run_tab2", shards=_tab2_shards,
                            resources=lambda cfg: training_resources(
-                               cfg.tab2.epochs, cfg.tab2.n_train, full=50_000,
+                               cfg.tab2.epochs, cfg.tab2.n_train, full=50_000, runs=_tab2_runs(cfg),
                                mem_mb=8000 if cfg.tab2.dataset == "cifar10" else 3000),
                            description="D-SGD vs TELEPORTATION, Dirichlet α: VGG-11-GN on CIFAR-10 (paper) or "
                                        "LeNet-GN on Fashion-MNIST (default, smoke)"),

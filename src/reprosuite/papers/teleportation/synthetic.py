@@ -1,7 +1,8 @@
 """Synthetic experiments of the teleportation paper: mixing matrices, Fig. 2 / fig_k, Algorithm 2.
 
 Every (learning rate, seed) pair of one method runs in one call of the batched quadratic kernel
-(``reprosuite.gossip.quadratic``); one job per n. Iterations to target are censored at T (a run
+(``reprosuite.gossip.quadratic``); one job runs every n (one start-up; the random streams are
+named by n, so each n draws what a job of its own drew). Iterations to target are censored at T (a run
 that never reaches the target records T and ``reached = False``); a diverged run records
 ``diverged = True`` and no final loss.
 """
@@ -80,8 +81,12 @@ def _rows(summary, c, base: dict) -> list[dict]:
 
 
 def run_fig2(cfg, ctx, shard):
-    c, n = cfg.fig2, int(shard["n"])
     ctx.use_dataset("synthetic", stand_in_for=None)
+    for n in shard["n_values"]:
+        yield from _fig2_at(cfg.fig2, ctx, int(n))
+
+
+def _fig2_at(c, ctx, n: int):
     prob = problem(c, ctx, n)
     common = {"n": n, "d": c.d, "sigma": c.sigma, "target": c.target, "T": c.iterations, "dataset": "synthetic"}
     runs = [("dsgd", g, n) for g in c.dsgd_graphs] + [("tele", g, k) for g in c.tele_graphs for k in ks_for(c, n)]
@@ -115,8 +120,12 @@ def best_lr_index(summary) -> int:
 
 
 def run_alg2(cfg, ctx, shard):
-    c, a, n = cfg.fig2, cfg.alg2, int(shard["n"])
     ctx.use_dataset("synthetic", stand_in_for=None)
+    for n in shard["n_values"]:
+        yield from _alg2_at(cfg.fig2, cfg.alg2, ctx, int(n))
+
+
+def _alg2_at(c, a, ctx, n: int):
     prob = problem(c, ctx, n)
     ks = candidates(n)
     n_seeds = len(c.seeds)

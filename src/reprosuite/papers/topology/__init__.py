@@ -215,11 +215,15 @@ def fig2_seeds(cfg) -> tuple[int, ...]:
 
 
 def _fig2_shards(cfg):
-    return {f"{m}-{f}": {"model": m, "family": f} for m in cfg.fig2.models for f in cfg.fig2.families}
+    """One job: every model, family member and seed (papers/topology/linear.py); none without any."""
+    if not cfg.fig2.families or not cfg.fig2.models:
+        return {}
+    return {"all": {"models": list(cfg.fig2.models), "families": list(cfg.fig2.families)}}
 
 
 def _fig3_shards(cfg):
-    return {f"{t}-a{a:g}": {"topology": t, "alpha": a} for t in cfg.fig3.topologies for a in cfg.fig3.alphas}
+    """One job per seed: every (topology, α) run stacked in one simulator (papers/topology/nn.py)."""
+    return {"all": {"topologies": list(cfg.fig3.topologies), "alphas": [float(a) for a in cfg.fig3.alphas]}}
 
 
 _MOD = "reprosuite.papers.topology"
@@ -239,11 +243,13 @@ PAPER = register(Paper(
         "fig2a": Experiment("fig2a", run=f"{_MOD}.mechanism:run_fig2a", seeds=single_seed,
                             resources=lambda cfg: {"mem_mb": 2000, "runtime": 10, "gpu": 0},
                             description="stationary consensus error of pure-noise D-SGD vs T_new"),
-        "fig2": Experiment("fig2", run=f"{_MOD}.linear:run_fig2", shards=_fig2_shards, seeds=fig2_seeds,
-                           resources=lambda cfg: {"mem_mb": 2000, "runtime": 10, "gpu": 0},
+        "fig2": Experiment("fig2", run=f"{_MOD}.linear:run_fig2", shards=_fig2_shards, seeds=single_seed,
+                           resources=lambda cfg: {"mem_mb": 2000, "runtime": 30, "gpu": 0},
                            description="logistic/ridge D-SGD with fixed-p families"),
         "fig3": Experiment("fig3", run=f"{_MOD}.nn:run_fig3", shards=_fig3_shards,
-                           resources=lambda cfg: training_resources(cfg.fig3.epochs, cfg.fig3.n_train),
+                           resources=lambda cfg: training_resources(
+                               cfg.fig3.epochs, cfg.fig3.n_train,
+                               runs=len(cfg.fig3.topologies) * len(cfg.fig3.alphas) * cfg.fig3.n_nodes / 25),
                            description="LeNet-GN D-SGD on Fashion-MNIST, accuracy vs T_new"),
     },
     tables={

@@ -201,6 +201,6 @@ def test_chunked_samples_equal_the_sweep_and_hybrid_runs_at_smoke():
             return it
 
     cfg = load_config(get_paper("lora_risk"), "smoke")
-    got = list(synthetic.run_hybrid(cfg, Ctx(), {"cell": "f1like"}))
+    got = list(synthetic.run_hybrid(cfg, Ctx(), {"cells": ["f1like"]}))
     assert len(got) == len(synthetic.HYBRID_CELLS["f1like"]["cells"])
     assert all(r["n_seeds"] == 20 and "over_rule" in r and "gap" in r for r in got)

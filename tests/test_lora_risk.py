@@ -204,3 +204,53 @@ def test_chunked_samples_equal_the_sweep_and_hybrid_runs_at_smoke():
     got = list(synthetic.run_hybrid(cfg, Ctx(), {"cells": ["f1like"]}))
     assert len(got) == len(synthetic.HYBRID_CELLS["f1like"]["cells"])
     assert all(r["n_seeds"] == 20 and "over_rule" in r and "gap" in r for r in got)
+
+
+def test_practical_job_per_n_gives_the_cells_records_and_resumes_after_a_kill(tmp_path):
+    """practical.jobs = n runs an n's cells in one job, each seeded as a job of its own (peft draws
+    LoRA's A from the global stream): the records of the per-cell jobs; killed mid-way (a checkpoint
+    of its last cell), it resumes to them."""
+    import dataclasses
+
+    import pandas as pd
+    import torch
+
+    from reprosuite.config import load_config
+    from reprosuite.papers.lora_risk import _practical_shards, practical
+    from reprosuite.registry import get_paper
+    from reprosuite.runner import RunContext
+
+    base = load_config(get_paper("lora_risk"), "smoke")
+    small = dict(methods=("head", "lora"), ranks=(8,), ns=(16,), max_steps=2, checkpoint_steps=1, test_subset=20)
+    by_cell = dataclasses.replace(base, practical=dataclasses.replace(base.practical, **small, jobs="cell"))
+    by_n = dataclasses.replace(base, practical=dataclasses.replace(base.practical, **small, jobs="n"))
+    assert list(_practical_shards(by_n)) == ["n16"]
+    wall = ["model_load_s", "train_time_s", "eval_time_s", "wall_time_s"]
+
+    def run(cfg, shard, params):
+        torch.manual_seed(12345)  # whatever the runner left: each cell reseeds
+        ctx = RunContext(paper="lora_risk", experiment="practical", shard=shard, seed=0, scale="smoke",
+                         device="cpu", results=tmp_path / cfg.practical.jobs, config_hash="test")
+        return pd.DataFrame(list(practical.run_practical(cfg, ctx, params))).drop(columns=wall), ctx
+
+    cells = pd.concat([run(by_cell, name, params)[0] for name, params in _practical_shards(by_cell).items()],
+                      ignore_index=True)
+    (params,) = _practical_shards(by_n).values()
+    grouped, ctx = run(by_n, "n16", params)
+    pd.testing.assert_frame_equal(grouped, cells)
+
+    (ctx.dir / "state.pt").unlink()  # the runner's job, once the records are written
+    saves = []
+
+    def killed(state, save=ctx.save_state):
+        save(state)
+        saves.append(state["step"])
+        if state.get("cell") == "lora8-n16":
+            raise KeyboardInterrupt  # killed once the last cell has a checkpoint
+
+    ctx.save_state = killed
+    with pytest.raises(KeyboardInterrupt):
+        list(practical.run_practical(by_n, ctx, params))
+    assert saves == [1, 3]  # the job's steps: head at 1, then LoRA at 1 (2 steps a cell)
+    resumed, _ = run(by_n, "n16", params)
+    pd.testing.assert_frame_equal(resumed, cells)

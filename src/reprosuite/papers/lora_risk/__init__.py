@@ -92,8 +92,8 @@ def _mc(cfg, shards):
     return shards if cfg.synthetic else {}
 
 
-def _practical_shards(cfg):
-    p = cfg.practical
+def _practical_cells(p) -> dict[str, dict]:
+    """Every (method, rank, n) cell of the practical grid, by name (``fft-n512``, ``lora8-n64``)."""
     out = {}
     for method in p.methods:
         ranks = p.ranks if method == "lora" else (0,)
@@ -104,8 +104,26 @@ def _practical_shards(cfg):
     return out
 
 
+def _practical_job(jobs: str, name: str, cell: dict) -> str:
+    """The shard that runs a cell: the cell itself, its n (``n64``) or ``all`` (``practical.jobs``)."""
+    return {"cell": name, "n": f"n{cell['n']}", "all": "all"}[jobs]
+
+
+def _practical_shards(cfg):
+    """Shard -> its cells' parameters (one cell: the cell's own; several: ``cells``, in grid order)."""
+    cells = _practical_cells(cfg.practical)
+    if cfg.practical.jobs == "cell":
+        return cells
+    out: dict[str, dict] = {}
+    for name, cell in cells.items():
+        out.setdefault(_practical_job(cfg.practical.jobs, name, cell), {"cells": []})["cells"].append(cell)
+    return out
+
+
 def _spectrum_needs(cfg, shard, seed):
-    return [("practical", f"fft-n{max(cfg.practical.ns)}", seed)]
+    n = max(cfg.practical.ns)
+    cell = {"method": "fft", "rank": 0, "n": n}
+    return [("practical", _practical_job(cfg.practical.jobs, f"fft-n{n}", cell), seed)]
 
 
 def _spectrum_shards(cfg):

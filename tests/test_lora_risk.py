@@ -206,6 +206,47 @@ def test_chunked_samples_equal_the_sweep_and_hybrid_runs_at_smoke():
     assert all(r["n_seeds"] == 20 and "over_rule" in r and "gap" in r for r in got)
 
 
+def test_packed_features_are_the_padded_forward_with_the_same_dropout_stream():
+    """Training skips the padding (practical.packed_features): the same features as the model's padded
+    forward, eval and train mode (the same dropout masks, drawn from the same stream), and LoRA's
+    gradients agree to float rounding."""
+    import copy
+
+    import torch
+
+    from reprosuite.config import load_config
+    from reprosuite.papers.lora_risk import practical
+    from reprosuite.registry import get_paper
+
+    encoder, tok = practical.load_encoder()
+    texts = ["a fine film, rough edges and a great cast that keeps it going to the very end", "bad",
+             "not good at all, really", "an utter mess that never finds its footing and wastes every actor"] * 2
+    x, m = practical.pad(practical.tokenize(tok, texts, 64), tok.pad_token_id)
+    assert (m == 0).float().mean() > 0.3  # the batch is padded
+    model = practical.build_classifier(copy.deepcopy(encoder), pooling="mean", seed=1)
+    for mode in ("eval", "train"):
+        getattr(model, mode)()
+        torch.manual_seed(7)
+        want, stream = model.features(x, m), torch.get_rng_state()
+        torch.manual_seed(7)
+        got = practical.packed_features(model.encoder, x, m)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        assert torch.equal(torch.get_rng_state(), stream)  # as many draws, in the same order
+    p = load_config(get_paper("lora_risk"), "default").practical
+    lora = practical.adapt(practical.build_classifier(copy.deepcopy(encoder), pooling="mean", seed=1),
+                           method="lora", rank=8, p=p)
+    lora.train()
+    net, labels, grads = lora.get_base_model(), torch.tensor([0, 1] * 4), []
+    for features in (lambda: net.features(x, m), lambda: practical.packed_features(net.encoder, x, m)):
+        torch.manual_seed(3)
+        lora.zero_grad()
+        torch.nn.functional.cross_entropy(net.classifier(features()), labels).backward()
+        grads.append({k: w.grad.clone() for k, w in lora.named_parameters() if w.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) == 2 * 36 + 2  # A, B per Linear; the head
+    for k in grads[0]:
+        torch.testing.assert_close(grads[1][k], grads[0][k], rtol=1e-4, atol=1e-7)
+
+
 def test_practical_job_per_n_gives_the_cells_records_and_resumes_after_a_kill(tmp_path):
     """practical.jobs = n runs an n's cells in one job, each seeded as a job of its own (peft draws
     LoRA's A from the global stream): the records of the per-cell jobs; killed mid-way (a checkpoint

@@ -120,6 +120,13 @@ def _practical_shards(cfg):
     return out
 
 
+def _practical_resources(cfg):
+    """10 minutes a cell (the cluster profile's time limit), times the cells of the largest job."""
+    jobs = _practical_shards(cfg).values() if cfg.practical.enabled else ()
+    cells = max((len(j.get("cells", [j])) for j in jobs), default=1)
+    return {"mem_mb": 6000, "runtime": 10 * cells, "gpu": 0}
+
+
 def _spectrum_needs(cfg, shard, seed):
     n = max(cfg.practical.ns)
     cell = {"method": "fft", "rank": 0, "n": n}
@@ -179,7 +186,7 @@ EXPERIMENTS = {
                          description="claim 12: trainable parameter counts"),
     "practical": Experiment("practical", run=f"{P}.practical:run_practical",
                             shards=lambda c: _practical_shards(c) if c.practical.enabled else {},
-                            resources=_res(6000, 10), description="MiniLM + Rotten Tomatoes, FFT vs LoRA"),
+                            resources=_practical_resources, description="MiniLM + Rotten Tomatoes, FFT vs LoRA"),
     "spectrum": Experiment("spectrum", run=f"{P}.practical:run_spectrum",
                            shards=lambda c: _spectrum_shards(c) if c.practical.enabled else {},
                            needs=_spectrum_needs, resources=_res(2000, 2), settings=("practical",),

@@ -201,6 +201,97 @@ def test_chunked_samples_equal_the_sweep_and_hybrid_runs_at_smoke():
             return it
 
     cfg = load_config(get_paper("lora_risk"), "smoke")
-    got = list(synthetic.run_hybrid(cfg, Ctx(), {"cell": "f1like"}))
+    got = list(synthetic.run_hybrid(cfg, Ctx(), {"cells": ["f1like"]}))
     assert len(got) == len(synthetic.HYBRID_CELLS["f1like"]["cells"])
     assert all(r["n_seeds"] == 20 and "over_rule" in r and "gap" in r for r in got)
+
+
+def test_packed_features_are_the_padded_forward_with_the_same_dropout_stream():
+    """Training skips the padding (practical.packed_features): the same features as the model's padded
+    forward, eval and train mode (the same dropout masks, drawn from the same stream), and LoRA's
+    gradients agree to float rounding."""
+    import copy
+
+    import torch
+
+    from reprosuite.config import load_config
+    from reprosuite.papers.lora_risk import practical
+    from reprosuite.registry import get_paper
+
+    encoder, tok = practical.load_encoder()
+    texts = ["a fine film, rough edges and a great cast that keeps it going to the very end", "bad",
+             "not good at all, really", "an utter mess that never finds its footing and wastes every actor"] * 2
+    x, m = practical.pad(practical.tokenize(tok, texts, 64), tok.pad_token_id)
+    assert (m == 0).float().mean() > 0.3  # the batch is padded
+    model = practical.build_classifier(copy.deepcopy(encoder), pooling="mean", seed=1)
+    for mode in ("eval", "train"):
+        getattr(model, mode)()
+        torch.manual_seed(7)
+        want, stream = model.features(x, m), torch.get_rng_state()
+        torch.manual_seed(7)
+        got = practical.packed_features(model.encoder, x, m)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        assert torch.equal(torch.get_rng_state(), stream)  # as many draws, in the same order
+    p = load_config(get_paper("lora_risk"), "default").practical
+    lora = practical.adapt(practical.build_classifier(copy.deepcopy(encoder), pooling="mean", seed=1),
+                           method="lora", rank=8, p=p)
+    lora.train()
+    net, labels, grads = lora.get_base_model(), torch.tensor([0, 1] * 4), []
+    for features in (lambda: net.features(x, m), lambda: practical.packed_features(net.encoder, x, m)):
+        torch.manual_seed(3)
+        lora.zero_grad()
+        torch.nn.functional.cross_entropy(net.classifier(features()), labels).backward()
+        grads.append({k: w.grad.clone() for k, w in lora.named_parameters() if w.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) == 2 * 36 + 2  # A, B per Linear; the head
+    for k in grads[0]:
+        torch.testing.assert_close(grads[1][k], grads[0][k], rtol=1e-4, atol=1e-7)
+
+
+def test_practical_job_per_n_gives_the_cells_records_and_resumes_after_a_kill(tmp_path):
+    """practical.jobs = n runs an n's cells in one job, each seeded as a job of its own (peft draws
+    LoRA's A from the global stream): the records of the per-cell jobs; killed mid-way (a checkpoint
+    of its last cell), it resumes to them."""
+    import dataclasses
+
+    import pandas as pd
+    import torch
+
+    from reprosuite.config import load_config
+    from reprosuite.papers.lora_risk import _practical_shards, practical
+    from reprosuite.registry import get_paper
+    from reprosuite.runner import RunContext
+
+    base = load_config(get_paper("lora_risk"), "smoke")
+    small = dict(methods=("head", "lora"), ranks=(8,), ns=(16,), max_steps=2, checkpoint_steps=1, test_subset=20)
+    by_cell = dataclasses.replace(base, practical=dataclasses.replace(base.practical, **small, jobs="cell"))
+    by_n = dataclasses.replace(base, practical=dataclasses.replace(base.practical, **small, jobs="n"))
+    assert list(_practical_shards(by_n)) == ["n16"]
+    wall = ["model_load_s", "train_time_s", "eval_time_s", "wall_time_s"]
+
+    def run(cfg, shard, params):
+        torch.manual_seed(12345)  # whatever the runner left: each cell reseeds
+        ctx = RunContext(paper="lora_risk", experiment="practical", shard=shard, seed=0, scale="smoke",
+                         device="cpu", results=tmp_path / cfg.practical.jobs, config_hash="test")
+        return pd.DataFrame(list(practical.run_practical(cfg, ctx, params))).drop(columns=wall), ctx
+
+    cells = pd.concat([run(by_cell, name, params)[0] for name, params in _practical_shards(by_cell).items()],
+                      ignore_index=True)
+    (params,) = _practical_shards(by_n).values()
+    grouped, ctx = run(by_n, "n16", params)
+    pd.testing.assert_frame_equal(grouped, cells)
+
+    (ctx.dir / "state.pt").unlink()  # the runner's job, once the records are written
+    saves = []
+
+    def killed(state, save=ctx.save_state):
+        save(state)
+        saves.append(state["step"])
+        if state.get("cell") == "lora8-n16":
+            raise KeyboardInterrupt  # killed once the last cell has a checkpoint
+
+    ctx.save_state = killed
+    with pytest.raises(KeyboardInterrupt):
+        list(practical.run_practical(by_n, ctx, params))
+    assert saves == [1, 3]  # the job's steps: head at 1, then LoRA at 1 (2 steps a cell)
+    resumed, _ = run(by_n, "n16", params)
+    pd.testing.assert_frame_equal(resumed, cells)

@@ -92,8 +92,8 @@ def _mc(cfg, shards):
     return shards if cfg.synthetic else {}
 
 
-def _practical_shards(cfg):
-    p = cfg.practical
+def _practical_cells(p) -> dict[str, dict]:
+    """Every (method, rank, n) cell of the practical grid, by name (``fft-n512``, ``lora8-n64``)."""
     out = {}
     for method in p.methods:
         ranks = p.ranks if method == "lora" else (0,)
@@ -104,8 +104,33 @@ def _practical_shards(cfg):
     return out
 
 
+def _practical_job(jobs: str, name: str, cell: dict) -> str:
+    """The shard that runs a cell: the cell itself, its n (``n64``) or ``all`` (``practical.jobs``)."""
+    return {"cell": name, "n": f"n{cell['n']}", "all": "all"}[jobs]
+
+
+def _practical_shards(cfg):
+    """Shard -> its cells' parameters (one cell: the cell's own; several: ``cells``, in grid order)."""
+    cells = _practical_cells(cfg.practical)
+    if cfg.practical.jobs == "cell":
+        return cells
+    out: dict[str, dict] = {}
+    for name, cell in cells.items():
+        out.setdefault(_practical_job(cfg.practical.jobs, name, cell), {"cells": []})["cells"].append(cell)
+    return out
+
+
+def _practical_resources(cfg):
+    """10 minutes a cell (the cluster profile's time limit), times the cells of the largest job."""
+    jobs = _practical_shards(cfg).values() if cfg.practical.enabled else ()
+    cells = max((len(j.get("cells", [j])) for j in jobs), default=1)
+    return {"mem_mb": 6000, "runtime": 10 * cells, "gpu": 0}
+
+
 def _spectrum_needs(cfg, shard, seed):
-    return [("practical", f"fft-n{max(cfg.practical.ns)}", seed)]
+    n = max(cfg.practical.ns)
+    cell = {"method": "fft", "rank": 0, "n": n}
+    return [("practical", _practical_job(cfg.practical.jobs, f"fft-n{n}", cell), seed)]
 
 
 def _spectrum_shards(cfg):
@@ -135,24 +160,25 @@ EXPERIMENTS = {
                             seeds=single_seed, resources=_res(3000, 5),
                             description="claim 2: exact FFT risk, seeds sized to the tolerance"),
     "hybrid": Experiment("hybrid", run=f"{P}.synthetic:run_hybrid",
-                         shards=lambda c: _mc(c, {k: {"cell": k} for k in ("f1like", "noise", "decay", "rank")}),
+                         shards=lambda c: _mc(c, {"all": {"cells": ["f1like", "noise", "decay", "rank"]}}),
                          seeds=single_seed, resources=_res(2000, 5), description="claim 4: hybrid accuracy cells"),
     "fig1": Experiment("fig1", run=f"{P}.synthetic:run_sweep",
-                       shards=lambda c: _mc(c, {"gauss": {"panel": "gauss"}, "decay": {"panel": "decay"}}),
+                       shards=lambda c: _mc(c, {"all": {"panels": ["gauss", "decay"]}}),
                        seeds=single_seed, resources=_res(3000, 5), description="F1: risk vs dx/n"),
     "fig2": Experiment("fig2", run=f"{P}.synthetic:run_sweep",
-                       shards=lambda c: _mc(c, {v: {"panel": v} for v in c.fig2.variants}),
+                       shards=lambda c: _mc(c, {"all": {"panels": list(c.fig2.variants)}}),
                        seeds=single_seed, resources=_res(2000, 5), description="F2: risk vs true rank"),
     "fig3": Experiment("fig3", run=f"{P}.synthetic:run_sweep", shards=lambda c: _mc(c, {"all": {}}),
                        seeds=single_seed, resources=_res(3000, 5), description="F3: risk vs noise"),
     "fig4": Experiment("fig4", run=f"{P}.synthetic:run_sweep", shards=lambda c: _mc(c, {"all": {}}),
                        seeds=single_seed, resources=_res(2000, 5), description="F4: risk vs decay rate"),
     "fig5": Experiment("fig5", run=f"{P}.phase:run_fig5",
-                       shards=lambda c: _mc(c, {k: {"part": k} for k in (
+                       shards=lambda c: _mc(c, {"all": {"parts": [k for k in (
                            "rank", "decay_theory", "decay_mc", "sigma_theory", "sigma_mc")
-                           if c.fig5.mc_check or not k.endswith("_mc")}),
+                           if c.fig5.mc_check or not k.endswith("_mc")]}}),
                        seeds=single_seed, resources=_res(3000, 5), description="rank curve and phase diagrams"),
-    "gd": Experiment("gd", run=f"{P}.gd:run_gd", shards=lambda c: _mc(c, {f"n{n}": {"n": n} for n in c.gd.ns} if c.gd.enabled else {}),
+    "gd": Experiment("gd", run=f"{P}.gd:run_gd",
+                     shards=lambda c: _mc(c, {"all": {"ns": list(c.gd.ns)}} if c.gd.enabled else {}),
                      seeds=single_seed, resources=_res(2000, 5), description="claim 9: peft GD vs closed form"),
     "params": Experiment("params", run=f"{P}.practical:run_param_counts",
                          shards=lambda c: {"all": {}} if c.practical.enabled else {}, seeds=single_seed,
@@ -160,7 +186,7 @@ EXPERIMENTS = {
                          description="claim 12: trainable parameter counts"),
     "practical": Experiment("practical", run=f"{P}.practical:run_practical",
                             shards=lambda c: _practical_shards(c) if c.practical.enabled else {},
-                            resources=_res(6000, 10), description="MiniLM + Rotten Tomatoes, FFT vs LoRA"),
+                            resources=_practical_resources, description="MiniLM + Rotten Tomatoes, FFT vs LoRA"),
     "spectrum": Experiment("spectrum", run=f"{P}.practical:run_spectrum",
                            shards=lambda c: _spectrum_shards(c) if c.practical.enabled else {},
                            needs=_spectrum_needs, resources=_res(2000, 2), settings=("practical",),

@@ -195,6 +195,10 @@ class PracticalConfig:
     eval_batch: int = 100
     spectrum: bool = True  # save the SVD spectra of the FFT update ΔW
     checkpoint_steps: int = 25  # a killed job resumes from its last multiple of this (0: no checkpoints)
+    # jobs: one per (method, rank, n) cell, one per n, or one for all cells, which run in turn; a job
+    # pays the start-up (torch, transformers, peft, the encoder) once and its head-only cells share
+    # the frozen encoder's features; every cell is seeded as a job of its own (the same records)
+    jobs: Literal["cell", "n", "all"] = "cell"
 
     def __post_init__(self):
         if abs(sum(self.split) - 1.0) > 1e-9:

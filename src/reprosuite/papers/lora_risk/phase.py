@@ -87,9 +87,14 @@ def mc_grid(pc, *, part: str, progress):
 
 
 def run_fig5(cfg, ctx, shard):
-    """Shards: rank (Monte Carlo + hybrid vs rank), {decay,sigma}_{theory,mc} (phase diagrams)."""
-    part = shard["part"]
+    """The shard's parts in turn (one job pays one start-up): rank (Monte Carlo + hybrid vs rank),
+    {decay,sigma}_{theory,mc} (phase diagrams)."""
     ctx.use_dataset("synthetic_linear")
+    for part in shard["parts"]:
+        yield from _fig5_part(cfg, ctx, part)
+
+
+def _fig5_part(cfg, ctx, part: str):
     if part == "rank":
         s = cfg.fig5.rank
         for row in montecarlo.sweep(dx=s.dx, dy=s.dy, ns=s.n, sigmas=s.sigma, true_ranks=s.true_rank,

@@ -60,6 +60,7 @@ def build_classifier(encoder, *, pooling: str, seed: int):
         def __init__(self):
             super().__init__()
             self.encoder = encoder
+            self.pooling = pooling
             from reprosuite.models import seeded
 
             # nn.Linear init draws from torch's global RNG
@@ -76,6 +77,50 @@ def build_classifier(encoder, *, pooling: str, seed: int):
             return self.classifier(self.features(input_ids, attention_mask))
 
     return Classifier()
+
+
+def packed_features(encoder, input_ids, attention_mask):
+    """``Classifier.features`` with mean pooling, with the Linear layers, LayerNorms and GELUs of the
+    encoder applied to the real tokens only: a training batch padded to its longest text is ~45%
+    padding. Attention runs on the padded layout with the padding masked, as in the model; every
+    dropout mask is drawn on the padded shape in the model's order, as ``F.dropout`` draws it on the
+    CPU. Same function and random stream as the padded forward: the features are bit for bit the
+    same, and so are the gradients, up to float rounding in some FFT ones (the summation order over
+    the tokens; ``tests/test_lora_risk.py``)."""
+    import torch
+    import torch.nn.functional as F
+
+    b, width = input_ids.shape
+    x = encoder.embeddings(input_ids=input_ids)  # (b, L, h), its dropout drawn as in the model
+    h = x.shape[-1]
+    idx = attention_mask.reshape(-1).nonzero().squeeze(1)  # the real tokens of the flat (b·L) layout
+    x = x.reshape(-1, h).index_select(0, idx)  # (T, h)
+    key_mask = attention_mask.bool()[:, None, None, :]  # (b, 1, 1, L)
+    train = encoder.training
+
+    def unpack(t):  # (T, d) -> (b, L, d), zeros at the padding
+        return t.new_zeros(b * width, t.shape[-1]).index_copy(0, idx, t).view(b, width, -1)
+
+    def dropout(t, p):  # F.dropout on the CPU: bernoulli(1 − p) on the padded shape, divided by 1 − p
+        if not train or p == 0:
+            return t
+        noise = torch.empty((b, width, t.shape[-1]), dtype=t.dtype, device=t.device).bernoulli_(1 - p)
+        noise.div_(1 - p)
+        return t * noise.view(-1, t.shape[-1]).index_select(0, idx)
+
+    for layer in encoder.encoder.layer:
+        sa, so = layer.attention.self, layer.attention.output
+        heads, d = sa.num_attention_heads, sa.attention_head_size
+        q, k, v = (unpack(m(x)).view(b, width, heads, d).transpose(1, 2) for m in (sa.query, sa.key, sa.value))
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=sa.dropout.p if train else 0.0,
+                                           scale=getattr(sa, "scaling", None))
+        a = a.transpose(1, 2).reshape(b * width, h).index_select(0, idx)
+        x = so.LayerNorm(dropout(so.dense(a), so.dropout.p) + x)
+        inter = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(x))
+        x = layer.output.LayerNorm(dropout(layer.output.dense(inter), layer.output.dropout.p) + x)
+    hidden = unpack(x)
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (b, L, 1)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 def adapt(model, *, method: str, rank: int, p):
@@ -116,19 +161,39 @@ def pad(ids: list[list[int]], pad_id: int):
     return out, mask
 
 
-def accuracy(model, ids, labels, *, pad_id: int, batch: int, device: str = "cpu") -> float:
+def encode(model, ids, *, pad_id: int, batch: int, device: str = "cpu", features: bool = False):
+    """Length-sorted batches of ``ids`` through the model (a ``Classifier``) in inference mode:
+    (order, per-batch logits), or per-batch pooled features of the encoder with ``features``. On the
+    CPU with mean pooling the encoder skips the padding (``packed_features``: the same features)."""
     import torch
 
     model.eval()
-    order = np.argsort([len(s) for s in ids], kind="stable")  # length-sorted batches: little padding
-    ids, labels = [ids[i] for i in order], np.asarray(labels)[order]
-    correct = 0
-    with torch.no_grad():
+    packed = model.pooling == "mean" and torch.device(device).type == "cpu"
+    order = np.argsort([len(s) for s in ids], kind="stable")
+    ids = [ids[i] for i in order]
+    out = []
+    with torch.inference_mode():
         for start in range(0, len(ids), batch):
-            x, m = pad(ids[start:start + batch], pad_id)
-            pred = model(x.to(device), m.to(device)).argmax(-1).cpu().numpy()
-            correct += int((pred == labels[start:start + batch]).sum())
-    return correct / max(len(ids), 1)
+            x, m = (t.to(device) for t in pad(ids[start:start + batch], pad_id))
+            feats = packed_features(model.encoder, x, m) if packed else model.features(x, m)
+            out.append(feats if features else model.classifier(feats))
+    return order, out
+
+
+def accuracy(model, ids, labels, *, pad_id: int, batch: int, device: str = "cpu", encoded=None) -> float:
+    """Test accuracy; ``encoded`` (``encode(..., features=True)`` of a frozen encoder) replaces the
+    encoder's pass by the classifier on those features (the same batches, so the same logits)."""
+    import torch
+
+    if encoded is None:
+        order, logits = encode(model, ids, pad_id=pad_id, batch=batch, device=device)
+    else:
+        order, feats = encoded
+        model.eval()
+        with torch.inference_mode():
+            logits = [model.classifier(f) for f in feats]
+    pred = torch.cat(logits).argmax(-1).cpu().numpy()
+    return int((pred == np.asarray(labels)[order]).sum()) / max(len(ids), 1)
 
 
 def train(model, ids, labels, *, lr: float, lr_head: float, p, steps: int, pad_id: int, generator,
@@ -146,16 +211,26 @@ def train(model, ids, labels, *, lr: float, lr_head: float, p, steps: int, pad_i
         if prm.requires_grad:
             (head if "classifier" in name else body).append(prm)
     groups = [{"params": head, "lr": lr_head}] + ([{"params": body, "lr": lr}] if body else [])
-    opt = torch.optim.AdamW(groups, weight_decay=p.weight_decay)
+    # fused: one pass over the weights per step instead of ~10 per-tensor loops (FFT on the CPU: 0.36 s
+    # of a 1.3 s step -> 0.07 s); the same update up to float rounding
+    opt = torch.optim.AdamW(groups, weight_decay=p.weight_decay, fused=True)
     sched = get_cosine_schedule_with_warmup(opt, int(round(p.warmup * steps)), steps)
     labels_t = torch.as_tensor(labels).to(device)
     order, pos, loss = torch.randperm(len(ids), generator=generator), 0, torch.tensor(float("nan"))
+    # on the CPU (mean pooling) the encoder skips the padding of a batch: packed_features, the same
+    # function and dropout stream; on CUDA the padded forward (F.dropout draws another stream there)
+    net = model.get_base_model() if hasattr(model, "get_base_model") else model
+    packed = p.head_pooling == "mean" and torch.device(device).type == "cpu"
+
+    def forward_features(x, m):
+        x, m = x.to(device), m.to(device)
+        return packed_features(net.encoder, x, m) if packed else net.features(x, m)
+
     feats = None
     if not body:  # head-only probe: the frozen encoder's features are computed once (eval mode)
         model.eval()
         with torch.no_grad():
-            feats = torch.cat([model.features(*(t.to(device) for t in pad(ids[i:i + 64], pad_id)))
-                               for i in range(0, len(ids), 64)])
+            feats = torch.cat([forward_features(*pad(ids[i:i + 64], pad_id)) for i in range(0, len(ids), 64)])
     start = 0
     if resume is not None:
         model.load_state_dict(resume["weights"], strict=False)
@@ -172,11 +247,8 @@ def train(model, ids, labels, *, lr: float, lr_head: float, p, steps: int, pad_i
             order, pos = torch.randperm(len(ids), generator=generator), 0
         batch = order[pos:pos + p.batch_size].tolist()
         pos += p.batch_size
-        if feats is not None:
-            logits = model.classifier(feats[batch])
-        else:
-            x, m = pad([ids[i] for i in batch], pad_id)
-            logits = model(x.to(device), m.to(device))
+        feat = feats[batch] if feats is not None else forward_features(*pad([ids[i] for i in batch], pad_id))
+        logits = net.classifier(feat)
         loss = torch.nn.functional.cross_entropy(logits, labels_t[batch])
         opt.zero_grad()
         loss.backward()
@@ -196,53 +268,99 @@ def n_steps(p, n: int) -> int:
     return min(steps, p.max_steps) if p.max_steps else steps
 
 
+def cell_name(cell: dict) -> str:
+    return f"{cell['method']}{cell['rank'] if cell['method'] == 'lora' else ''}-n{cell['n']}"
+
+
 def run_practical(cfg, ctx, shard):
-    """One (method, rank, n) cell: train at each lr of the method's grid (validation picks one)."""
+    """The job's (method, rank, n) cells in turn (one cell, or every cell of an n: ``practical.jobs``):
+    each trains at every lr of its method's grid (validation picks one) and is seeded as a job of its
+    own, so its records do not depend on how cells are grouped into jobs.
+
+    Resume: the state holds the rows of finished cells, the finished learning rates of the cell in
+    training and its last checkpoint; ``step`` counts the AdamW steps of the whole job."""
+    import torch
 
     p = cfg.practical
-    method, rank = shard["method"], shard["rank"]
+    cells = shard.get("cells", [shard])
     frame, train_idx, val_idx, test_idx = split_rotten_tomatoes(fractions=p.split, seed=p.split_seed)
     ctx.use_dataset("rotten_tomatoes")
-    n = min(shard["n"], len(train_idx))
-    tr = subset(train_idx, n, p.data_seed)
     te = subset(test_idx, p.test_subset, p.split_seed + 1)
     va = subset(val_idx, p.val_subset, p.split_seed + 2)
     start_load = time.time()
     encoder, tok = load_encoder()
     load_s = time.time() - start_load
     texts, labels = frame["text"].to_numpy(), frame["label"].to_numpy()
-    ids = {k: tokenize(tok, texts[v], p.max_length) for k, v in (("train", tr), ("test", te), ("val", va))}
+    ids = {k: tokenize(tok, texts[v], p.max_length) for k, v in (("test", te), ("val", va))}
+    data = {"frame": frame, "train_idx": train_idx, "te": te, "va": va, "ids": ids, "tok": tok, "labels": labels,
+            "encoder": encoder, "load_s": load_s, "frozen": {}}
+    state = ctx.load_state() or {}  # after a kill: finished cells, finished learning rates, a checkpoint
+    done = dict(state.get("done", {}))
+    for cell in cells:
+        name = cell_name(cell)
+        if name not in done:
+            resume = state if state.get("cell") == name else {}
+            if not resume:
+                torch.manual_seed(ctx.seed_for("global"))  # as the runner seeds a job of this cell alone
+            done[name] = _run_cell(p, ctx, cell, data, done=done, resume=resume)
+        yield from done[name]
+
+
+def _run_cell(p, ctx, cell: dict, data: dict, *, done: dict, resume: dict) -> list[dict]:
+    """Rows of one cell, one per learning rate, the validation pick marked ``selected``."""
+    import torch
+
+    method, rank, name = cell["method"], cell["rank"], cell_name(cell)
+    train_idx, te, va, ids, tok, labels = (data[k] for k in ("train_idx", "te", "va", "ids", "tok", "labels"))
+    n = min(cell["n"], len(train_idx))
+    tr = subset(train_idx, n, p.data_seed)
+    ids_train = tokenize(tok, data["frame"]["text"].to_numpy()[tr], p.max_length)
     lrs = {"head": p.lrs_head, "fft": p.lrs_fft, "lora": p.lrs_lora}[method]
     steps = n_steps(p, n)
+    offset = sum(int(r["steps"]) for rows in done.values() for r in rows)  # steps of the finished cells
     want_spectrum = method == "fft" and p.spectrum and n == min(max(p.ns), len(train_idx))
-    state = ctx.load_state() or {}  # after a kill: the finished learning rates and the one in training
-    rows, spectra = list(state.get("rows", [])), list(state.get("spectra", []))
+    rows, spectra = list(resume.get("rows", [])), list(resume.get("spectra", []))
+    if resume.get("torch_rng") is not None:  # killed between two learning rates: the stream goes on
+        torch.set_rng_state(resume["torch_rng"])
+        if resume.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(resume["cuda_rng"])
+
+    def save(cell_state):
+        ctx.save_state(dict(cell_state, done=done, cell=name, rows=rows, spectra=spectra))
+
     for i, lr in enumerate(lrs):
         if i < len(rows):
             continue
         start = time.time()
-        model = adapt(build_classifier(copy.deepcopy(encoder), pooling=p.head_pooling, seed=ctx.seed_for("head")),
-                      method=method, rank=rank, p=p).to(ctx.device)
+        model = adapt(build_classifier(copy.deepcopy(data["encoder"]), pooling=p.head_pooling,
+                                       seed=ctx.seed_for("head")), method=method, rank=rank, p=p).to(ctx.device)
         count = trainable_count(model)
         base = {k: v.detach().clone() for k, v in model.named_parameters()} if want_spectrum else None
         lr_head = lr if method == "head" else p.lr_head
-        def save(train_state, i=i):
-            ctx.save_state({"rows": rows, "spectra": spectra, "lr_index": i, "train": train_state,
-                            "step": train_state["step"]})
+        steps_before = offset + i * steps
 
-        loss = train(model, ids["train"], labels[tr], lr=lr, lr_head=lr_head, p=p, steps=steps,
+        def save_train(train_state, i=i, steps_before=steps_before):
+            save({"lr_index": i, "train": train_state, "step": steps_before + train_state["step"]})
+
+        loss = train(model, ids_train, labels[tr], lr=lr, lr_head=lr_head, p=p, steps=steps,
                      pad_id=tok.pad_token_id, generator=ctx.torch_generator(f"batches-{n}"), device=ctx.device,
-                     resume=state.get("train") if state.get("lr_index") == i else None, save=save)
+                     resume=resume.get("train") if resume.get("lr_index") == i else None, save=save_train)
         train_s = time.time() - start
         if method == "lora":
             model = model.merge_and_unload()  # evaluate the merged W0 + (α/r) B A
-        row = {}
-        if len(lrs) > 1:
-            row["val_accuracy"] = accuracy(model, ids["val"], labels[va], pad_id=tok.pad_token_id, batch=p.eval_batch,
-                                              device=ctx.device)
-        t0 = time.time()
-        test_acc = accuracy(model, ids["test"], labels[te], pad_id=tok.pad_token_id, batch=p.eval_batch,
-                                              device=ctx.device)
+        acc = {}
+        for k in ("val", "test") if len(lrs) > 1 else ("test",):
+            t0 = time.time()
+            frozen = None
+            if method == "head":  # the frozen encoder's features: once per job, shared by its head-only cells
+                if k not in data["frozen"]:
+                    data["frozen"][k] = encode(model, ids[k], pad_id=tok.pad_token_id, batch=p.eval_batch,
+                                               device=ctx.device, features=True)
+                frozen = data["frozen"][k]
+            acc[k] = accuracy(model, ids[k], labels[va if k == "val" else te], pad_id=tok.pad_token_id,
+                              batch=p.eval_batch, device=ctx.device, encoded=frozen)
+        row = {"val_accuracy": acc["val"]} if "val" in acc else {}
+        test_acc = acc["test"]
         if base is not None:
             spectra.append(delta_spectra(model, base))
         rows.append(dict(row, dataset="rotten_tomatoes", model=MODEL_NAME, method=method,
@@ -250,16 +368,17 @@ def run_practical(cfg, ctx, shard):
                          lora_rank=rank, alpha=p.alpha_over_r * rank if method == "lora" else 0.0,
                          lr=lr if method != "head" else 0.0, lr_head=lr_head, n=n, data_seed=p.data_seed,
                          train_seed=ctx.seed, trainable_params=count, steps=steps, train_loss_final=loss,
-                         test_accuracy=test_acc, n_test=len(te), pooling=p.head_pooling, model_load_s=load_s,
-                         train_time_s=train_s, eval_time_s=time.time() - t0, wall_time_s=time.time() - start))
+                         test_accuracy=test_acc, n_test=len(te), pooling=p.head_pooling,
+                         model_load_s=data["load_s"], train_time_s=train_s, eval_time_s=time.time() - t0,
+                         wall_time_s=time.time() - start))
         if i + 1 < len(lrs):  # the next learning rate starts from here after a kill
-            ctx.save_state({"rows": rows, "spectra": spectra, "lr_index": i + 1, "train": None, "step": 0})
+            save({"lr_index": i + 1, "train": None, "step": steps_before + steps, "torch_rng": torch.get_rng_state(),
+                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None})
         del model
     best = int(np.argmax([r["val_accuracy"] for r in rows])) if len(rows) > 1 else 0
     if spectra:
         ctx.save_artifact("delta_w", spectra[best])
-    for i, row in enumerate(rows):
-        yield dict(row, selected=bool(i == best))
+    return [dict(row, selected=bool(i == best)) for i, row in enumerate(rows)]
 
 
 def delta_spectra(model, base: dict) -> dict:
@@ -283,7 +402,10 @@ def run_spectrum(cfg, ctx, shard):
     p = cfg.practical
     _, train_idx, _, _ = split_rotten_tomatoes(fractions=p.split, seed=p.split_seed)
     n = min(max(p.ns), len(train_idx))
-    spectra = ctx.load_artifact("practical", f"fft-n{max(p.ns)}", ctx.seed, "delta_w")
+    from . import _spectrum_needs
+
+    _, producer, _ = _spectrum_needs(cfg, ctx.shard, ctx.seed)[0]
+    spectra = ctx.load_artifact("practical", producer, ctx.seed, "delta_w")
     ctx.use_dataset("rotten_tomatoes")
     for (layer, module), s in sorted(spectra.items()):
         energy = np.cumsum(s**2) / max(np.sum(s**2), 1e-300)

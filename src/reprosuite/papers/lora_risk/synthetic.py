@@ -83,11 +83,15 @@ def hybrid_seeds(h, panel: str, n: int, dx: int) -> int:
 
 def run_hybrid(cfg, ctx, shard):
     """Claim 4 / tab_hybrid: Monte Carlo vs hybrid (ours) in the accuracy cells, seeds per cell sized
-    to the tolerance (HybridConfig), drawn in chunks of seeds."""
-    panel = shard["cell"]
-    spec = HYBRID_CELLS[panel]
-    h = cfg.hybrid
+    to the tolerance (HybridConfig), drawn in chunks of seeds; the shard's panels in turn (one job
+    pays one start-up)."""
     ctx.use_dataset(SYNTHETIC)
+    for panel in shard["cells"]:
+        yield from _hybrid_panel(cfg.hybrid, ctx, panel)
+
+
+def _hybrid_panel(h, ctx, panel: str):
+    spec = HYBRID_CELLS[panel]
     grid = spec["grid"]
     point = {k: spec[k] for k in ("n", "sigma", "true_rank", "decay") if k in spec}
     ranks = sorted({r for (_, r) in spec["cells"] if r > 0})
@@ -129,9 +133,15 @@ def _sweep_for(cfg, experiment: str, shard: dict):
 
 def run_sweep(cfg, ctx, shard):
     """fig1–fig4: Monte Carlo mean ± std with the exact FFT risk and the hybrid/first-order
-    predictions (ours) at every point; fig1's decay panel adds the crossover n* per rank."""
-    s, keys = _sweep_for(cfg, ctx.experiment, shard)
+    predictions (ours) at every point; fig1's decay panel adds the crossover n* per rank. A shard
+    with ``panels`` runs those panels in turn (one job pays one start-up)."""
     ctx.use_dataset(SYNTHETIC)
+    for panel in shard.get("panels", [shard.get("panel")]):
+        yield from _sweep_panel(cfg, ctx, {"panel": panel} if panel else {})
+
+
+def _sweep_panel(cfg, ctx, shard):
+    s, keys = _sweep_for(cfg, ctx.experiment, shard)
     for row in montecarlo.sweep(dx=s.dx, dy=s.dy, ns=s.n, sigmas=s.sigma, true_ranks=s.true_rank,
                                 decays=s.decay, spectrum=s.spectrum, scale=s.scale, ranks=s.ranks,
                                 n_seeds=s.n_seeds, base_seed=s.base_seed, keys=keys, progress=ctx.progress):

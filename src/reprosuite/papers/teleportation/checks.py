@@ -254,6 +254,42 @@ def nn_heterogeneous(tables, *, alpha=0.1, margin=0.01, baseline="ring", level=0
                            expected=f">= D-SGD - {margin}; variance <=")
 
 
+def _gain(fin, k, graph, alpha) -> pd.Series:
+    """Final x̄ accuracy of TELEPORTATION k minus D-SGD ``graph`` at α, per common seed."""
+    t = _acc(fin, "tele", k=k, alpha=alpha).set_index("seed")["test_accuracy_xbar"]
+    b = _acc(fin, "dsgd", graph, alpha=alpha).set_index("seed")["test_accuracy_xbar"]
+    return (t - b).dropna().astype(float)
+
+
+def nn_heterogeneous_paper(tables, *, alpha=0.1, homogeneous=10.0, baselines=("ring", "sym_exp"), margin=0.0,
+                           level=0.95):
+    """Claim 8 at paper scale (Table 2): at α the best TELEPORTATION k has mean test accuracy >= each D-SGD
+    baseline - margin, and its gain over each baseline is larger at α than at ``homogeneous`` (best k there);
+    paired over seeds, Bonferroni over the 2 x len(baselines) cells."""
+    fin = final_rows(tables["tab2"])
+    best = {}
+    for a in (alpha, homogeneous):
+        tele = fin[(fin["method"] == "tele") & (fin["alpha"] == a)]
+        if tele.empty:
+            return Outcome(False, None, None, f"missing TELE runs at α = {a}")
+        best[a] = int(tele.groupby("k")["test_accuracy_xbar"].mean().idxmax())
+    lv = cell_level(level, 2 * len(baselines))
+    cells, measured = [], {"k": best[alpha], "k_homogeneous": best[homogeneous]}
+    for g in baselines:
+        het, hom = _gain(fin, best[alpha], g, alpha), _gain(fin, best[homogeneous], g, homogeneous)
+        both = het.index.intersection(hom.index)
+        if het.empty or both.empty:
+            return Outcome(False, None, None, f"missing D-SGD {g} runs at α = {alpha:g} or {homogeneous:g}")
+        cells.append(decide(mean_ci(het.to_numpy(), lv), -margin, ">=",
+                            f"acc TELE(k={best[alpha]}) − D-SGD {g} at α={alpha:g}"))
+        cells.append(decide(paired_diff_ci(het[both].to_numpy(), hom[both].to_numpy(), lv), 0.0, ">",
+                            f"gain over D-SGD {g}: α={alpha:g} − α={homogeneous:g}"))
+        measured[f"gain_{g}_alpha{alpha:g}"] = float(het.mean())
+        measured[f"gain_{g}_alpha{homogeneous:g}"] = float(hom.mean())
+    return Outcome.decided(cells, measured=measured,
+                           expected=f">= each of {', '.join(baselines)} - {margin}; gain larger at α = {alpha:g}")
+
+
 def time_to_fraction(run: pd.DataFrame, fraction: float) -> float:
     """Simulated time at which a run first reaches ``fraction`` of its final x̄ test accuracy."""
     ev = run.dropna(subset=["test_accuracy_xbar"]).sort_values("epoch")
@@ -297,6 +333,7 @@ CHECKS = {
     "k_saturates": k_saturates,
     "alg2_search": alg2_search,
     "nn_heterogeneous": nn_heterogeneous,
+    "nn_heterogeneous_paper": nn_heterogeneous_paper,
     "fig4_order": fig4_order,
     "sanity": sanity,
 }

@@ -44,3 +44,30 @@ def test_floor_measurement_returns_positive_times_and_finite_ratios(floors, name
     table = floors.markdown(rows, threads=1, wall_s=1.0, load=(0.0, 0.0))
     lines = [line for line in table.splitlines() if line.startswith("| ")]
     assert len(lines) == len(rows) + 1 and all(line.count("|") == 7 for line in lines)  # header + rows, 6 cells
+
+
+def _claims(tmp_path: Path, name: str, status: str, interval) -> Path:
+    import json
+
+    d = tmp_path / name / "topology"
+    d.mkdir(parents=True)
+    rows = [{"paper": "topology", "id": "a", "status": "PASS", "interval": [0.1, 0.2], "n_seeds": 4},
+            {"paper": "topology", "id": "b", "status": status, "interval": interval, "n_seeds": 4}]
+    (d / "claims.json").write_text(json.dumps(rows))
+    return tmp_path / name
+
+
+def test_compare_claims_flags_a_changed_status_and_a_moved_interval(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        compare = importlib.import_module("compare_claims")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    before = _claims(tmp_path, "before", "PASS", [1.0, 2.0])
+    assert compare.main([str(before), str(_claims(tmp_path, "same", "PASS", [1.0, 2.0]))]) == 0
+    assert "CHANGED" not in capsys.readouterr().out
+    assert compare.main([str(before), str(_claims(tmp_path, "moved", "PASS", [1.9, 3.0]))]) == 0
+    assert "moved" in capsys.readouterr().out
+    assert compare.main([str(before), str(_claims(tmp_path, "changed", "INCONCLUSIVE", [-1.0, 2.0]))]) == 1
+    out = capsys.readouterr().out
+    assert "CHANGED" in out and "1 status changes" in out

@@ -112,7 +112,8 @@ def test_teleportation_tab2_paper_scale_run_builds_the_vgg(monkeypatch):
 
     cfg = load_config(load_papers()["teleportation"], "paper", root=ROOT)
     cfg = dataclasses.replace(cfg, tab2=dataclasses.replace(cfg.tab2, n_nodes=3, batch_size=2, epochs=1, tele_ks=(3,),
-                                                            n_test_nodes=3, alphas=(10.0,), eval_on="xbar"))
+                                                            dsgd_graphs=("ring",), n_test_nodes=3, alphas=(10.0,),
+                                                            eval_on="xbar"))
     built = []
 
     def spy(arch, **kw):
@@ -122,6 +123,11 @@ def test_teleportation_tab2_paper_scale_run_builds_the_vgg(monkeypatch):
     monkeypatch.setattr(tele_nn, "image_dataset", lambda name, data_dir=None: _fake_cifar10(6, 3))
     monkeypatch.setattr(tele_nn, "build_model", spy)
     ctx = FakeContext(experiment="tab2", paper="teleportation", shard="s", scale="paper")
-    rows = list(tele_nn.run_tab2(cfg, ctx, {"method": "dsgd", "graph": "ring", "k": 3, "alpha": 10.0}))
-    assert built == [("vgg_gn", 3, 32)] and ctx.datasets == {"cifar10": None}
-    assert len(rows) == 1 and rows[0]["rounds"] == 1 and np.isfinite(rows[0]["train_loss_node_mean"]) and 0 <= rows[0]["test_accuracy_xbar"] <= 1
+    from reprosuite.papers.teleportation import _tab2_shards
+
+    (shard,) = _tab2_shards(cfg).values()  # one job: D-SGD ring and TELEPORTATION k = 3, stacked
+    rows = list(tele_nn.run_tab2(cfg, ctx, shard))
+    assert built == [("vgg_gn", 3, 32)] and ctx.datasets == {"cifar10": None}  # one init per α, shared by the runs
+    assert sorted(r["method"] for r in rows) == ["dsgd", "tele"]
+    assert all(r["rounds"] == 1 and np.isfinite(r["train_loss_node_mean"]) and 0 <= r["test_accuracy_xbar"] <= 1
+               for r in rows)

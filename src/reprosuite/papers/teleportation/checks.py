@@ -210,6 +210,11 @@ def alg2_search(tables, *, schedule="parallel_waves", k_factor=2.0, iter_ratio=1
 
 # --- claims 8, 9: neural networks ------------------------------------------------------------
 
+def _best_k(tele: pd.DataFrame) -> int:
+    """The TELEPORTATION k with the highest mean final x̄ accuracy over seeds."""
+    return int(tele.groupby("k")["test_accuracy_xbar"].mean().idxmax())
+
+
 def _acc(fin, method, graph=None, k=None, alpha=None):
     sel = fin[(fin["method"] == method) & (fin["alpha"] == alpha)]
     if graph is not None:
@@ -240,7 +245,7 @@ def nn_heterogeneous(tables, *, alpha=0.1, margin=0.01, baseline="ring", level=0
     base = _acc(fin, "dsgd", baseline, alpha=alpha)
     if tele.empty or base.empty:
         return Outcome(False, None, None, f"missing TELE or D-SGD {baseline} runs at α = {alpha}")
-    k = int(tele.groupby("k")["test_accuracy_xbar"].mean().idxmax())
+    k = _best_k(tele)
     t = _acc(fin, "tele", k=k, alpha=alpha)
     common = sorted(set(t["seed"]) & set(base["seed"]))
     ta = t.set_index("seed").loc[common, "test_accuracy_xbar"].to_numpy(float)
@@ -272,7 +277,7 @@ def nn_heterogeneous_paper(tables, *, alpha=0.1, homogeneous=10.0, baselines=("r
         tele = fin[(fin["method"] == "tele") & (fin["alpha"] == a)]
         if tele.empty:
             return Outcome(False, None, None, f"missing TELE runs at α = {a}")
-        best[a] = int(tele.groupby("k")["test_accuracy_xbar"].mean().idxmax())
+        best[a] = _best_k(tele)
     lv = cell_level(level, 2 * len(baselines))
     cells, measured = [], {"k": best[alpha], "k_homogeneous": best[homogeneous]}
     for g in baselines:
@@ -309,7 +314,7 @@ def fig4_order(tables, *, fraction=0.95, homogeneous=10.0, heterogeneous=0.1, ba
         tele = fin[(fin["method"] == "tele") & (fin["alpha"] == alpha)]
         if tele.empty:
             return Outcome(False, None, None, f"no TELE runs at α = {alpha}")
-        k = int(tele.groupby("k")["test_accuracy_xbar"].mean().idxmax())
+        k = _best_k(tele)
         times = {}
         for name, sel in (("tele", (df["method"] == "tele") & (df["k"] == k)),
                           ("dsgd", (df["method"] == "dsgd") & (df["graph"] == baseline))):
